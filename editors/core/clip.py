@@ -1,0 +1,918 @@
+"""Clip I/O: read any user video (or frame folder) into RGB frames, write mp4 / PNG frames / RGBA layers.
+
+PyAV is the only media library used for video; Pillow reads and writes still images.
+Decoding of untrusted files can run in a child process (``isolate=True``) so that a decoder
+crash becomes a ``ClipError`` instead of taking the server down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from editors.core.errors import UserError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Clip",
+    "ClipError",
+    "ClipLimits",
+    "list_frame_files",
+    "read_clip",
+    "read_image",
+    "write_clip",
+    "write_rgba",
+]
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif")
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Single still images are read as a one-frame clip (handy for masks and reference images).
+_STILL_SUFFIXES = FRAME_SUFFIXES + (".webp", ".bmp", ".tif", ".tiff")
+_VIDEO_OUT = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+# Rates a container's average rate is snapped to, so 29.97 stays 30000/1001 and not 2997/100.
+_STANDARD_RATES = [Fraction(r) for r in (8, 10, 12, 15, 24, 25, 30, 48, 50, 60, 90, 100, 120, 240)] + [
+    Fraction(24000, 1001),
+    Fraction(30000, 1001),
+    Fraction(60000, 1001),
+    Fraction(120000, 1001),
+]
+_DECODE_TIMEOUT_ENV = "EDITHUB_DECODE_TIMEOUT"
+# Audio codecs copied as they are; anything else is transcoded (AAC, or Opus for webm). mp4/mov keep
+# to what browsers play (FFmpeg would also mux PCM or Opus into mp4, which most players reject).
+_AUDIO_COPY = {
+    "mp4": {"aac", "mp3"},
+    "mov": {"aac", "mp3", "alac", "pcm_s16le", "pcm_s24le"},
+    "matroska": {"aac", "mp3", "opus", "vorbis", "flac", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"},
+    "webm": {"opus", "vorbis"},
+}
+
+
+class ClipError(UserError):
+    """A media file cannot be used; the message names the file and the problem in plain words."""
+
+
+@dataclass(frozen=True)
+class ClipLimits:
+    """Upper bounds on what read_clip accepts (checked from metadata first, then while decoding)."""
+
+    max_frames: int = 1800
+    max_side: int = 4096
+    max_seconds: float = 600.0
+
+    @classmethod
+    def from_env(cls) -> ClipLimits:
+        """Defaults, overridden by EDITHUB_MAX_FRAMES / EDITHUB_MAX_SIDE / EDITHUB_MAX_SECONDS."""
+        return cls(
+            max_frames=int(_env_number("EDITHUB_MAX_FRAMES", cls.max_frames, int)),
+            max_side=int(_env_number("EDITHUB_MAX_SIDE", cls.max_side, int)),
+            max_seconds=float(_env_number("EDITHUB_MAX_SECONDS", cls.max_seconds, float)),
+        )
+
+
+def _env_number(var: str, default, kind):
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise UserError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
+    if value <= 0:
+        raise UserError(f"{var}={raw!r} must be greater than 0")
+    return value
+
+
+@dataclass
+class Clip:
+    """Frames ``(T, H, W, 3) uint8 RGB`` at an exact ``fps``, plus where its audio lives."""
+
+    frames: np.ndarray
+    fps: Fraction
+    audio_path: str | None = None  # media file whose first audio stream belongs to this clip (t=0 at frame 0)
+    name: str = ""  # source file stem, for output names
+
+    def __post_init__(self):
+        frames = self.frames
+        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            got = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
+            raise ValueError(f"Clip.frames must be a (T, H, W, 3) uint8 array, got {got}")
+        self.frames = np.ascontiguousarray(frames)  # no copy when already contiguous
+        self.fps = _as_fraction(self.fps)
+        if self.fps <= 0:
+            raise ValueError(f"Clip.fps must be positive, got {self.fps}")
+        if self.audio_path is not None:
+            self.audio_path = str(self.audio_path)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    @property
+    def duration(self) -> Fraction:
+        """Seconds, exact: num_frames / fps."""
+        return Fraction(self.num_frames) / self.fps
+
+    def with_frames(self, frames: np.ndarray) -> Clip:
+        """Same fps, audio and name; new frames (size and count may differ)."""
+        return dataclasses.replace(self, frames=frames)
+
+
+def _as_fraction(value) -> Fraction:
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, float):
+        # A float fps is already rounded; a small denominator gets 29.97 back as 2997/100, not 2^52ths.
+        return Fraction(value).limit_denominator(1001)
+    return Fraction(value)
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def read_clip(
+    path,
+    *,
+    limits: ClipLimits | None = None,
+    image_fps: Fraction = Fraction(24),
+    isolate: bool = True,
+) -> Clip:
+    """Read a video file, a still image or a directory of png/jpg frames as constant-rate RGB frames.
+
+    Display rotation is applied, variable frame rate becomes constant at the stream's nominal rate,
+    any pixel format becomes 8-bit RGB. ``isolate`` decodes in a child process (crash-safe).
+    """
+    path = Path(path)
+    limits = limits if limits is not None else ClipLimits.from_env()
+    image_fps = _as_fraction(image_fps)
+    _check_input_path(path)
+    if isolate:
+        frames, fps, has_audio = _read_isolated(path, limits, image_fps)
+    else:
+        frames, fps, has_audio = _read_in_process(path, limits, image_fps)
+    return Clip(frames=frames, fps=fps, audio_path=str(path) if has_audio else None, name=_stem(path))
+
+
+def _stem(path: Path) -> str:
+    return path.name if path.is_dir() else path.stem
+
+
+def _check_input_path(path: Path) -> None:
+    if not path.exists():
+        raise ClipError(f"{path.name or path}: file not found")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ClipError(f"{path.name}: the file is empty (0 bytes); the upload may have failed")
+
+
+def _read_in_process(path: Path, limits: ClipLimits, image_fps: Fraction):
+    frames: list[np.ndarray] = []
+    fps, has_audio = _decode(path, limits, image_fps, frames.append)
+    return _stack(frames), fps, has_audio
+
+
+def _stack(frames: list[np.ndarray]) -> np.ndarray:
+    out = np.empty((len(frames),) + frames[0].shape, np.uint8)
+    for i in range(len(frames)):
+        out[i] = frames[i]
+        frames[i] = None  # release as we go so the peak stays near one copy
+    return out
+
+
+def _decode(path: Path, limits: ClipLimits, image_fps: Fraction, emit: Callable[[np.ndarray], None]):
+    """Decode ``path`` into constant-rate RGB frames passed to ``emit``; returns (fps, has_audio)."""
+    if path.is_dir():
+        return _decode_frame_dir(path, limits, image_fps, emit), False
+    if path.suffix.lower() in _STILL_SUFFIXES:
+        image = read_image(path)
+        _check_side(path.name, image.shape[1], image.shape[0], limits)
+        emit(image)
+        return image_fps, False
+    return _decode_video(path, limits, emit)
+
+
+def _decode_frame_dir(directory: Path, limits: ClipLimits, image_fps: Fraction, emit) -> Fraction:
+    files = list_frame_files(directory)
+    if not files:
+        raise ClipError(f"{directory.name}: the folder has no .png/.jpg/.jpeg frames")
+    _check_count(directory.name, len(files), limits, exact=True)
+    _check_seconds(directory.name, Fraction(len(files)) / image_fps, limits)
+    first_shape = None
+    for file in files:
+        image = read_image(file)
+        if first_shape is None:
+            first_shape = image.shape
+            _check_side(file.name, image.shape[1], image.shape[0], limits)
+        elif image.shape != first_shape:
+            raise ClipError(
+                f"{directory.name}: frames have different sizes: {files[0].name} is "
+                f"{first_shape[1]}x{first_shape[0]} but {file.name} is {image.shape[1]}x{image.shape[0]}"
+            )
+        emit(image)
+    return image_fps
+
+
+def _decode_video(path: Path, limits: ClipLimits, emit):
+    import av
+
+    name = path.name
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as e:
+        raise ClipError(
+            f"{name}: cannot be opened as a video ({_av_reason(e)}); the file may be damaged, "
+            "incomplete or not a video"
+        ) from None
+    try:
+        with container:
+            return _decode_container(container, name, limits, emit)
+    except av.FFmpegError as e:
+        raise ClipError(f"{name}: the video is damaged and cannot be decoded ({_av_reason(e)})") from None
+
+
+def _av_reason(e: Exception) -> str:
+    # PyAV messages end with the file name and errno noise; keep the FFmpeg reason only.
+    return getattr(e, "strerror", None) or str(e)
+
+
+def _decode_container(container, name: str, limits: ClipLimits, emit):
+    import av
+
+    videos = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+    if not videos:
+        kinds = sorted({s.type for s in container.streams}) or ["nothing"]
+        raise ClipError(f"{name}: the file has no video stream (it contains {', '.join(kinds)})")
+    stream = videos[0]
+    has_audio = len(container.streams.audio) > 0
+    fps = _nominal_rate(stream) or Fraction(25)  # FFmpeg's own guess when nothing is declared
+
+    # Limits from metadata, before any decoding.
+    _check_side(name, stream.codec_context.width, stream.codec_context.height, limits)
+    declared = _declared_seconds(stream, container)
+    if declared is not None:
+        _check_seconds(name, declared, limits)
+        _check_count(name, round(declared * fps), limits)
+    elif stream.frames:
+        _check_count(name, stream.frames, limits)
+
+    stream.thread_type = "AUTO"
+    tb = stream.time_base or Fraction(1, 90000)
+    converter = _Converter()
+    origin = None  # time of the first frame = t 0 of the clip
+    emitted = 0
+    pending = None  # latest decoded frame not yet known to be superseded
+    last_time = Fraction(0)
+    last_duration = None
+    for frame in container.decode(stream):
+        if frame.pts is not None:
+            t = frame.pts * tb
+        else:  # no timestamp: assume it follows the previous frame at the nominal rate
+            t = Fraction(0) if origin is None else origin + last_time + 1 / fps
+        if origin is None:
+            origin = t
+        rel = t - origin
+        _check_side(name, frame.width, frame.height, limits)
+        if rel > limits.max_seconds:
+            _check_seconds(name, rel, limits)
+        # Output frame i shows the latest frame whose time is <= i/fps, to within half a frame
+        # (rounded to the nearest slot) so millisecond timestamps (mkv/webm) do not drop or repeat frames.
+        slot = math.floor(rel * fps + Fraction(1, 2))
+        if pending is not None:
+            while emitted < slot:
+                emitted += 1
+                _check_count(name, emitted, limits, exact=True)
+                emit(converter.rgb(pending))
+        pending = frame
+        last_time = max(last_time, rel)
+        last_duration = frame.duration * tb if frame.duration else None
+    if pending is None:
+        raise ClipError(f"{name}: no video frame could be decoded; the file may be damaged or incomplete")
+    end = last_time + (last_duration or 1 / fps)
+    total = max(math.floor(end * fps + Fraction(1, 2)), emitted + 1)
+    if declared is not None and stream.duration:
+        # A file cut short after its index (e.g. an interrupted upload of a "fast start" mp4) demuxes
+        # silently to the cut; an output shorter than the user's clip would be a silent surprise.
+        missing = Fraction(stream.duration * tb) - end
+        if missing > max(3 / fps, Fraction(declared) / 100):  # slack for rounded durations, not for lost data
+            raise ClipError(
+                f"{name}: the file is truncated: only {float(end):.2f} s of its "
+                f"{float(declared):.2f} s of video could be decoded"
+            )
+    while emitted < total:
+        emitted += 1
+        _check_count(name, emitted, limits, exact=True)
+        emit(converter.rgb(pending))
+    return fps, has_audio
+
+
+def _nominal_rate(stream) -> Fraction | None:
+    """Exact nominal frame rate: the average rate snapped to a declared or standard rate."""
+    avg, guessed, base = stream.average_rate, stream.guessed_rate, stream.base_rate
+    plausible = [Fraction(r) for r in (avg, guessed, base) if r and 0 < r <= 1000]
+    if not plausible:
+        return None
+    ref = plausible[0]
+
+    def close(r: Fraction) -> bool:
+        # 1%: a phone's variable-rate "30 fps" averages 29.7..30.
+        return abs(r / ref - 1) < Fraction(1, 100)
+
+    for declared in (base, guessed):
+        if declared and 0 < declared <= 1000 and close(Fraction(declared)) and Fraction(declared).denominator <= 1001:
+            return Fraction(declared)
+    near = [r for r in _STANDARD_RATES if close(r)]
+    if near:
+        return min(near, key=lambda r: abs(r - ref))
+    return ref.limit_denominator(1001)
+
+
+def _declared_seconds(stream, container) -> Fraction | None:
+    if stream.duration and stream.time_base:
+        return Fraction(stream.duration) * stream.time_base
+    if container.duration and container.duration > 0:
+        return Fraction(container.duration, 1_000_000)
+    return None
+
+
+class _Converter:
+    """Decoded frame -> (H, W, 3) uint8 RGB, with display rotation and a fixed size."""
+
+    def __init__(self):
+        self.size = None  # (width, height) of the first frame, before rotation
+        self._cache = (None, None)
+
+    def rgb(self, frame) -> np.ndarray:
+        if self._cache[0] is frame:  # a frame repeated to fill a constant-rate gap is converted once
+            return self._cache[1]
+        from av.video.reformatter import Colorspace
+
+        kwargs = {"format": "rgb24"}
+        if self.size is None:
+            self.size = (frame.width, frame.height)
+        elif (frame.width, frame.height) != self.size:
+            # Resolution changes mid-stream (WebRTC recordings): keep one size for the whole clip.
+            kwargs.update(width=self.size[0], height=self.size[1], interpolation="BICUBIC")
+        if int(frame.colorspace) == 2:  # unspecified: what players assume (HD -> BT.709, SD -> BT.601)
+            hd = frame.width >= 1280 or frame.height > 576
+            kwargs["src_colorspace"] = Colorspace.ITU709 if hd else Colorspace.ITU601
+        image = frame.to_ndarray(**kwargs)
+        image = np.ascontiguousarray(_apply_display_matrix(image, _display_matrix(frame)))
+        self._cache = (frame, image)
+        return image
+
+
+def _display_matrix(frame):
+    for side_data in frame.side_data:
+        if side_data.type.name == "DISPLAYMATRIX":
+            return np.frombuffer(bytes(side_data), dtype="<i4")[:9]
+    return None
+
+
+def _apply_display_matrix(image: np.ndarray, matrix) -> np.ndarray:
+    """Apply an FFmpeg display matrix (multiples of 90 degrees and flips) to an (H, W, C) image."""
+    if matrix is None:
+        return image
+    # Row-vector convention, y down: x' = a*x + c*y, y' = b*x + d*y (16.16 fixed point).
+    a, b, c, d = (int(round(v / 65536)) for v in (matrix[0], matrix[1], matrix[3], matrix[4]))
+    if a == 0 and d == 0 and abs(b) == 1 and abs(c) == 1:
+        image = image.transpose(1, 0, 2)  # rows now follow x, columns y
+        flip_rows, flip_cols = b < 0, c < 0
+    elif b == 0 and c == 0 and abs(a) == 1 and abs(d) == 1:
+        flip_rows, flip_cols = d < 0, a < 0
+    else:
+        return image  # not a right-angle transform (practically never produced): show as stored
+    if flip_rows:
+        image = image[::-1]
+    if flip_cols:
+        image = image[:, ::-1]
+    return image
+
+
+def _limit_error(name: str, what: str, limit, env: str, advice: str) -> ClipError:
+    return ClipError(f"{name}: {what}, more than the limit of {limit}; {advice} (or set {env} to raise the limit)")
+
+
+def _check_side(name: str, width: int, height: int, limits: ClipLimits) -> None:
+    if width and height and max(width, height) > limits.max_side:
+        raise _limit_error(
+            name, f"the frames are {width}x{height} pixels", f"{limits.max_side} pixels per side",
+            "EDITHUB_MAX_SIDE", "downscale the video",
+        )
+
+
+def _check_seconds(name: str, seconds, limits: ClipLimits) -> None:
+    if seconds > limits.max_seconds:
+        raise _limit_error(
+            name, f"the clip lasts {float(seconds):.1f} s", f"{limits.max_seconds:g} s",
+            "EDITHUB_MAX_SECONDS", "trim the clip",
+        )
+
+
+def _check_count(name: str, count: int, limits: ClipLimits, exact: bool = False) -> None:
+    if count > limits.max_frames:
+        what = f"the clip has more than {limits.max_frames} frames" if exact else f"the clip has about {count} frames"
+        raise _limit_error(
+            name, what, f"{limits.max_frames} frames", "EDITHUB_MAX_FRAMES", "trim the clip or lower its frame rate"
+        )
+
+
+# --------------------------------------------------------------------------------------------- isolation
+
+
+def _package_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+# Imports clip.py without running editors/__init__.py: that file lists the editors, which may pull in
+# gradio and torch, and every isolated read would pay for it.
+_CHILD_BOOTSTRAP = """
+import os, sys, types
+root = sys.argv[1]
+sys.path.insert(0, root)
+for name in ("editors", "editors.core"):
+    if name not in sys.modules:
+        module = types.ModuleType(name)
+        module.__path__ = [os.path.join(root, *name.split("."))]
+        sys.modules[name] = module
+from editors.core.clip import _child_main
+sys.exit(_child_main(sys.argv[2]))
+"""
+
+
+def _read_isolated(path: Path, limits: ClipLimits, image_fps: Fraction):
+    timeout = float(_env_number(_DECODE_TIMEOUT_ENV, 900.0, float))
+    with tempfile.TemporaryDirectory(prefix="edithub-read-") as tmp:
+        tmp = Path(tmp)
+        request = {
+            "path": str(path.resolve()),
+            "limits": dataclasses.asdict(limits),
+            "image_fps": [image_fps.numerator, image_fps.denominator],
+            "frames": str(tmp / "frames.u8"),
+            "meta": str(tmp / "meta.json"),
+        }
+        with open(tmp / "stderr.txt", "wb") as err:
+            try:
+                proc = subprocess.run(
+                    [sys.executable, "-c", _CHILD_BOOTSTRAP, str(_package_root()), json.dumps(request)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=err,
+                    stderr=err,
+                    timeout=timeout,
+                )
+            except subprocess.TimeoutExpired:
+                raise ClipError(
+                    f"{path.name}: decoding took longer than {timeout:g} s and was stopped "
+                    f"(set {_DECODE_TIMEOUT_ENV} to allow more time)"
+                ) from None
+        meta_path = tmp / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        if meta is None or proc.returncode != 0:
+            if meta and meta.get("error"):
+                raise ClipError(meta["error"])
+            raise ClipError(f"{path.name}: the decoder {_describe_exit(proc.returncode)}; the file is probably damaged")
+        if meta.get("error"):
+            raise ClipError(meta["error"])
+        shape = tuple(meta["shape"])
+        frames = np.fromfile(tmp / "frames.u8", dtype=np.uint8)
+        if frames.size != math.prod(shape):
+            raise ClipError(f"{path.name}: the decoder returned incomplete data; the file is probably damaged")
+        return frames.reshape(shape), Fraction(*meta["fps"]), bool(meta["audio"])
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"crashed ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"crashed (signal {-code})"
+    return f"failed (exit code {code})"
+
+
+def _child_main(request_json: str) -> int:
+    """Child side of isolate=True: decode, append raw frames to a file, write a small JSON meta."""
+    request = json.loads(request_json)
+    path = Path(request["path"])
+    meta: dict = {}
+    shape = None
+    count = 0
+    try:
+        with open(request["frames"], "wb") as out:
+
+            def emit(image: np.ndarray) -> None:
+                nonlocal shape, count
+                shape = shape or image.shape
+                out.write(np.ascontiguousarray(image).data)
+                count += 1
+
+            fps, has_audio = _decode(path, ClipLimits(**request["limits"]), Fraction(*request["image_fps"]), emit)
+        meta = {"shape": [count, *shape], "fps": [fps.numerator, fps.denominator], "audio": has_audio}
+    except ClipError as e:
+        meta = {"error": str(e)}
+    except Exception as e:  # report anything else as a readable error rather than a traceback
+        meta = {"error": f"{path.name}: cannot be decoded ({type(e).__name__}: {e})"}
+    tmp_meta = request["meta"] + ".part"
+    with open(tmp_meta, "w") as f:
+        json.dump(meta, f)
+    os.replace(tmp_meta, request["meta"])
+    return 0
+
+
+# --------------------------------------------------------------------------------------------- images
+
+
+def read_image(path) -> np.ndarray:
+    """One still image as (H, W, 3) uint8 RGB, with its EXIF orientation applied."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    _check_input_path(path)
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+                # 16-bit and float images: scale instead of clipping everything above 255 to white.
+                arr = np.asarray(img, dtype=np.float64)
+                peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+                gray = np.clip(arr * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
+            return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, Image.DecompressionBombError):
+            raise ClipError(f"{path.name}: the image is too large to open safely") from None
+        raise ClipError(f"{path.name}: not a readable image ({e.__class__.__name__})") from None
+
+
+def _natural_key(path: Path):
+    # "frame2.png" before "frame10.png"; identical to plain sorting for zero-padded names.
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name.lower())]
+
+
+def list_frame_files(directory) -> list[Path]:
+    """The *.png / *.jpg / *.jpeg files of a directory, sorted by name (numbers compared as numbers)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ClipError(f"{directory.name or directory}: not a folder")
+    files = [
+        p
+        for p in directory.iterdir()
+        # Hidden files include macOS "._frame.png" resource forks found in zipped folders.
+        if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    ]
+    return sorted(files, key=_natural_key)
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def write_clip(clip: Clip, path) -> Path:
+    """Write an mp4/mov/mkv (H.264) or webm (VP9) with the clip's audio, or PNG frames for a folder path.
+
+    The video has exactly the clip's frame count and fps. Odd sizes are padded to even ones (the
+    last row/column repeated), so the file may be one pixel wider/taller than the clip.
+    """
+    target = Path(path)
+    if str(path).endswith(("/", os.sep)) or target.is_dir():
+        return _write_png_dir(clip.frames, target)
+    suffix = target.suffix.lower()
+    if suffix not in _VIDEO_OUT:
+        raise ClipError(
+            f"{target.name}: cannot write this format; use .mp4, .mov, .mkv, .webm or a folder path ending in '/'"
+        )
+    if clip.num_frames == 0:
+        raise ClipError(f"{target.name}: the clip has no frames to write")
+
+    def encode(tmp: Path) -> None:
+        _encode_video(clip, tmp, _VIDEO_OUT[suffix])
+
+    return _atomic_file(target, encode)
+
+
+def write_rgba(frames_rgba: np.ndarray, fps: Fraction, path) -> Path:
+    """RGBA layers as a .zip of PNGs, a folder of PNGs (path ending '/'), .mov ProRes 4444 or .webm VP9 alpha."""
+    frames_rgba = np.asarray(frames_rgba)
+    if frames_rgba.dtype != np.uint8 or frames_rgba.ndim != 4 or frames_rgba.shape[-1] != 4:
+        raise ValueError(f"frames_rgba must be a (T, H, W, 4) uint8 array, got {frames_rgba.dtype} {frames_rgba.shape}")
+    fps = _as_fraction(fps)
+    target = Path(path)
+    if str(path).endswith(("/", os.sep)) or target.is_dir():
+        return _write_png_dir(frames_rgba, target)
+    suffix = target.suffix.lower()
+    if len(frames_rgba) == 0:
+        raise ClipError(f"{target.name}: there are no frames to write")
+    if suffix == ".zip":
+        return _atomic_file(target, lambda tmp: _write_png_zip(frames_rgba, tmp))
+    if suffix == ".mov":
+        return _atomic_file(target, lambda tmp: _encode_rgba_video(frames_rgba, fps, tmp, "mov"))
+    if suffix == ".webm":
+        return _atomic_file(target, lambda tmp: _encode_rgba_video(frames_rgba, fps, tmp, "webm"))
+    raise ClipError(f"{target.name}: RGBA layers can be written as .zip, .mov, .webm or a folder path ending in '/'")
+
+
+def _atomic_file(target: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write`` on a hidden temp file next to ``target``, then rename it into place."""
+    import av
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder so the rename is atomic; same suffix so muxers and readers recognise the format.
+    tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.part{target.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except av.FFmpegError as e:
+        raise ClipError(f"{target.name}: writing failed ({_av_reason(e)})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    # Level 1: PNG is lossless at any level; the higher ones cost several times the time for ~10% size.
+    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _write_png_zip(frames: np.ndarray, tmp: Path) -> None:
+    # PNGs are already compressed: storing them keeps the zip fast to write and to open.
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for i, image in enumerate(frames):
+            zf.writestr(f"{i:05d}.png", _png_bytes(image))
+
+
+def _write_png_dir(frames: np.ndarray, target: Path) -> Path:
+    """Lossless ``00000.png ...`` into ``target``; written aside first so a failure leaves nothing half-done."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    try:
+        names = []
+        for i, image in enumerate(frames):
+            name = f"{i:05d}.png"
+            (tmp / name).write_bytes(_png_bytes(image))
+            names.append(name)
+        if not target.exists():
+            os.replace(tmp, target)
+            return target
+        # Existing folder: move frames in one by one and drop numbered frames left by a longer earlier run,
+        # so the folder never mixes two results.
+        for name in names:
+            os.replace(tmp / name, target / name)
+        for stale in target.glob("*.png"):
+            if re.fullmatch(r"\d{5}\.png", stale.name) and int(stale.stem) >= len(names):
+                stale.unlink()
+        return target
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _pad_even(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return image
+    # H.264 4:2:0 needs even sizes; repeat the edge so no black line appears.
+    return np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def _encode_video(clip: Clip, tmp: Path, fmt: str) -> None:
+    import av
+    from av.video.reformatter import Colorspace
+
+    fps = clip.fps
+    height, width = clip.height + clip.height % 2, clip.width + clip.width % 2
+    options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+    with av.open(str(tmp), "w", format=fmt, options=options) as out:
+        if fmt == "webm":
+            vp9 = {"crf": "30", "b:v": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
+            stream = out.add_stream("libvpx-vp9", rate=fps, options=vp9)
+        else:
+            stream = out.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        # Time base 1/fps: frame i has pts i, so 30000/1001 and the frame count are exact in the file.
+        stream.codec_context.time_base = Fraction(1) / fps
+        stream.time_base = Fraction(1) / fps
+        # Tag what we convert with (BT.709, limited range) so players do not guess.
+        cc = stream.codec_context
+        cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
+        audio = _AudioRemux.open(clip.audio_path, out, Fraction(clip.num_frames) / fps)
+        try:
+            for i, image in enumerate(clip.frames):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(_pad_even(image)), format="rgb24")
+                frame = frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range="MPEG")
+                frame.pts = i
+                frame.time_base = stream.codec_context.time_base
+                out.mux(stream.encode(frame))
+                if audio is not None:
+                    audio.mux_until(Fraction(i + 1) / fps)  # keep audio interleaved with the video
+            out.mux(stream.encode(None))
+            if audio is not None:
+                audio.mux_until(None)
+        finally:
+            if audio is not None:
+                audio.close()
+
+
+def _encode_rgba_video(frames: np.ndarray, fps: Fraction, tmp: Path, fmt: str) -> None:
+    import av
+    from av.video.reformatter import Colorspace
+
+    height, width = frames.shape[1:3]
+    with av.open(str(tmp), "w", format=fmt) as out:
+        if fmt == "mov":
+            stream = out.add_stream("prores_ks", rate=fps, options={"profile": "4444", "vendor": "apl0"})
+            pix_fmt = "yuva444p10le"
+        else:
+            # VP9 keeps alpha in a second coded plane that the matroska muxer stores as BlockAdditional.
+            vp9 = {"crf": "30", "b:v": "0", "deadline": "good", "cpu-used": "4"}
+            stream = out.add_stream("libvpx-vp9", rate=fps, options=vp9)
+            pix_fmt = "yuva420p"
+            if height % 2 or width % 2:
+                frames = np.stack([np.pad(f, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge") for f in frames])
+                height, width = frames.shape[1:3]
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.codec_context.time_base = Fraction(1) / fps
+        stream.time_base = Fraction(1) / fps
+        cc = stream.codec_context
+        cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
+        for i, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgba")
+            frame = frame.reformat(format=pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range="MPEG")
+            frame.pts = i
+            frame.time_base = stream.codec_context.time_base
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+class _AudioRemux:
+    """The first audio stream of ``audio_path``, trimmed to ``[0, duration)`` of the clip, into ``out``.
+
+    Packets are copied when ``out``'s format accepts the codec, else transcoded (AAC; Opus for webm).
+    Time 0 is the start of the source's video stream, i.e. frame 0 of the clip read from it.
+    """
+
+    def __init__(self, source, in_stream, out, duration: Fraction, origin: Fraction):
+        self.source = source
+        self.in_stream = in_stream
+        self.out = out
+        self.duration = duration
+        self.origin = origin
+        codec = in_stream.codec_context.name
+        self.copy = codec in _AUDIO_COPY.get(out.format.name, ()) and codec in out.supported_codecs
+        if self.copy:
+            self.out_stream = out.add_stream_from_template(in_stream)
+            self._packets = self._copied_packets()
+        else:
+            self._setup_transcode()
+            self._packets = self._transcoded_packets()
+        self._next = None  # (time, packet) read ahead
+
+    @classmethod
+    def open(cls, audio_path: str | None, out, duration: Fraction) -> _AudioRemux | None:
+        import av
+
+        if not audio_path:
+            return None
+        try:
+            source = av.open(str(audio_path), metadata_errors="ignore")
+        except av.FFmpegError as e:
+            # An expired upload must not throw away a finished render: write it silent and say so.
+            log.warning("audio not kept: %s cannot be read (%s)", audio_path, _av_reason(e))
+            return None
+        if not source.streams.audio:
+            source.close()
+            return None
+        videos = source.streams.video
+        origin = Fraction(0)
+        if videos and videos[0].start_time is not None and videos[0].time_base:
+            origin = videos[0].start_time * videos[0].time_base
+        return cls(source, source.streams.audio[0], out, duration, origin)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def mux_until(self, until: Fraction | None) -> None:
+        """Mux packets starting before ``until`` seconds (all remaining ones for None)."""
+        while True:
+            if self._next is None:
+                self._next = next(self._packets, None)
+                if self._next is None:
+                    return
+            start, packet = self._next
+            if until is not None and start >= until:
+                return
+            self.out.mux(packet)
+            self._next = None
+
+    def _copied_packets(self) -> Iterator[tuple[Fraction, object]]:
+        tb = self.in_stream.time_base
+        shift = round(self.origin / tb)
+        for packet in self.source.demux(self.in_stream):
+            if packet.pts is None or packet.size == 0:
+                continue
+            start = packet.pts * tb - self.origin
+            length = (packet.duration or 0) * tb
+            if start + length <= 0 and start < 0 and self.origin > 0:
+                continue  # entirely before frame 0 (a source whose video starts later than its audio)
+            if start >= self.duration:
+                break  # the packet that crosses the end is kept: at most one audio frame longer
+            packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+            packet.stream = self.out_stream
+            yield start, packet
+
+    def _setup_transcode(self) -> None:
+        import av
+
+        in_cc = self.in_stream.codec_context
+        channels = in_cc.channels or 2
+        self.layout = "mono" if channels == 1 else "stereo"
+        if self.out.format.name == "webm":
+            codec, self.rate = "libopus", 48000  # webm allows Opus/Vorbis only; Opus runs at 48 kHz
+        else:
+            codec = "aac"
+            aac_rates = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
+            self.rate = in_cc.sample_rate if in_cc.sample_rate in aac_rates else 48000
+        self.out_stream = self.out.add_stream(codec, rate=self.rate, layout=self.layout)
+        self.out_stream.bit_rate = 160_000
+        self.resampler = av.AudioResampler(
+            format=self.out_stream.codec_context.format.name, layout=self.layout, rate=self.rate
+        )
+
+    def _transcoded_packets(self) -> Iterator[tuple[Fraction, object]]:
+        import av
+
+        rate = self.rate
+        total = int(self.duration * rate)  # samples that fit the video
+        written = None  # samples emitted so far, counted from t 0
+        skip = 0
+        fmt = self.out_stream.codec_context.format.name
+        planar = self.out_stream.codec_context.format.is_planar
+        channels = 1 if self.layout == "mono" else 2
+        out_tb = Fraction(1, rate)
+
+        def encode(frame):
+            for packet in self.out_stream.encode(frame):
+                yield (packet.pts * out_tb if packet.pts is not None else Fraction(0)), packet
+
+        def frames():
+            for frame in self.source.decode(self.in_stream):
+                yield frame
+            yield None  # flush the resampler
+
+        for decoded in frames():
+            if decoded is not None and written is None:
+                start = decoded.pts * decoded.time_base - self.origin if decoded.pts is not None else 0
+                written = max(0, round(start * rate))  # audio that starts after frame 0 keeps its offset
+                skip = max(0, round(-start * rate))  # audio that precedes frame 0 is cut
+            for chunk in self.resampler.resample(decoded):
+                samples = chunk.to_ndarray()
+                # Packed formats (Opus wants s16) interleave channels along the last axis.
+                step = 1 if planar else channels
+                begin = 0
+                if skip:
+                    begin = min(skip, chunk.samples)
+                    skip -= begin
+                keep = min(chunk.samples - begin, total - (written or 0))
+                if keep <= 0:
+                    continue
+                piece = np.ascontiguousarray(samples[..., begin * step : (begin + keep) * step])
+                out = av.AudioFrame.from_ndarray(piece, format=fmt, layout=self.layout)
+                out.sample_rate = rate
+                out.pts = written or 0
+                out.time_base = out_tb
+                written = (written or 0) + keep
+                yield from encode(out)
+            if written is not None and written >= total:
+                break
+        yield from encode(None)
+
+
+if __name__ == "__main__":
+    # ``python -m editors.core.clip REQUEST_JSON``: the child side of isolate=True.
+    sys.exit(_child_main(sys.argv[1]))
