@@ -1,0 +1,298 @@
+"""The shared model registry: every model the hub uses is loaded here, lazily, once, and placed on a device.
+
+- `get(name)` resolves weights (a local override directory, else the Hub at the spec's revision), builds the
+  model with the spec's loader, places it on the device and keeps it in most-recently-used order.
+- A memory budget evicts the least recently used models before a new one is placed; if the new load fails the
+  evicted models are put back: a failed load leaves the registry as it was.
+- One lock per model name: two requests for the same model load it once.
+- Offline or missing weights raise `ModelUnavailable`, which names the repo and how to provide it.
+
+Local overrides: `registry.set_local_dir(name, path)`, or env `EDITHUB_MODELS_DIR=/dir` holding `/dir/<name>/`.
+"""
+from __future__ import annotations
+
+import functools
+import gc
+import logging
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str                      # "vace-1.3b", "sam2.1-tiny"
+    repo_id: str                   # Hub repo the weights come from
+    load: Callable[[Path, Any, Any], Any]   # (snapshot dir, torch.device, torch.dtype) -> model
+    revision: str | None = None    # pinned commit (None = the repo's main branch)
+    approx_bytes: int = 0          # memory on the device once placed, for eviction before loading
+    allow_patterns: tuple[str, ...] | None = None   # only these files are downloaded
+    description: str = ""
+
+
+class ModelUnavailable(UserError):
+    """The weights are not here and cannot be fetched."""
+
+
+def model_bytes(model) -> int:
+    """Parameter + buffer bytes of a torch module or of a diffusers pipeline's components."""
+    modules = []
+    if hasattr(model, "components"):
+        modules = [m for m in model.components.values() if hasattr(m, "parameters")]
+    elif hasattr(model, "parameters"):
+        modules = [model]
+    elif hasattr(model, "model") and hasattr(model.model, "parameters"):
+        modules = [model.model]
+    total = 0
+    for module in modules:
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def _move(model, device) -> None:
+    if hasattr(model, "to"):
+        model.to(device)
+
+
+class ModelRegistry:
+    def __init__(self, specs=(), *, memory_budget: int | None = None, device=None, dtype=None):
+        self._specs: dict[str, ModelSpec] = {}
+        self._local_dirs: dict[str, Path] = {}
+        self._loaded: OrderedDict[str, tuple[Any, int]] = OrderedDict()   # name -> (model, bytes), LRU first
+        self._state = threading.RLock()
+        self._name_locks: dict[str, threading.Lock] = {}
+        self.memory_budget = memory_budget
+        self.device = device
+        self.dtype = dtype
+        self.load_count: dict[str, int] = {}
+        for spec in specs:
+            self.register(spec)
+
+    # ---- specs and weights -------------------------------------------------------------------------
+    def register(self, spec: ModelSpec) -> None:
+        with self._state:
+            self._specs[spec.name] = spec
+
+    def spec(self, name: str) -> ModelSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UserError(f"Unknown model {name!r}; known: {', '.join(sorted(self._specs))}.") from None
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def set_local_dir(self, name: str, path) -> None:
+        """Use pre-downloaded weights in `path` (a Hub-style snapshot folder) instead of the Hub."""
+        self.spec(name)
+        self._local_dirs[name] = Path(path)
+
+    def _local_dir(self, name: str) -> Path | None:
+        if name in self._local_dirs:
+            return self._local_dirs[name]
+        root = os.environ.get("EDITHUB_MODELS_DIR")
+        if root and (Path(root) / name).is_dir():
+            return Path(root) / name
+        return None
+
+    def _how_to_provide(self, spec: ModelSpec) -> str:
+        rev = f" --revision {spec.revision}" if spec.revision else ""
+        return (f"Download it where the Hub is reachable (`huggingface-cli download {spec.repo_id}{rev}`), "
+                f"or put the files in $EDITHUB_MODELS_DIR/{spec.name}/, or run with --engine classic.")
+
+    def weights_dir(self, name: str, *, download: bool = True) -> Path:
+        """Local folder with the model's files; downloads (pinned revision) when allowed and needed."""
+        spec = self.spec(name)
+        local = self._local_dir(name)
+        if local is not None:
+            if not local.is_dir():
+                raise ModelUnavailable(f"Weights folder for {name} not found: {local}. {self._how_to_provide(spec)}")
+            return local
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+        try:
+            return Path(snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=spec.allow_patterns,
+                                          local_files_only=offline or not download))
+        except LocalEntryNotFoundError:
+            why = "the Hub is offline (HF_HUB_OFFLINE=1)" if offline else "they are not in the local cache"
+            raise ModelUnavailable(f"Weights for {name} ({spec.repo_id}) are not available: {why}. "
+                                   f"{self._how_to_provide(spec)}") from None
+        except Exception as exc:   # network errors, gated repos, bad revisions: all mean "not available"
+            raise ModelUnavailable(f"Could not fetch weights for {name} ({spec.repo_id}): {exc}. "
+                                   f"{self._how_to_provide(spec)}") from None
+
+    def available(self, name: str) -> bool:
+        """True when the weights are on this machine (override or Hub cache) or the Hub can be asked."""
+        if name in self._loaded:
+            return True
+        try:
+            self.weights_dir(name, download=False)
+            return True
+        except ModelUnavailable:
+            return os.environ.get("HF_HUB_OFFLINE", "").lower() not in ("1", "true", "yes") and \
+                self._local_dir(name) is None and bool(os.environ.get("SPACE_ID"))
+
+    # ---- loading -----------------------------------------------------------------------------------
+    def _lock_for(self, name: str) -> threading.Lock:
+        with self._state:
+            return self._name_locks.setdefault(name, threading.Lock())
+
+    def _evict_for(self, needed: int, keep: str) -> list[tuple[str, Any, int]]:
+        """Move least recently used models off the device until `needed` more bytes fit the budget."""
+        evicted = []
+        if self.memory_budget is None:
+            return evicted
+        with self._state:
+            while sum(b for _, b in self._loaded.values()) + needed > self.memory_budget:
+                name = next((n for n in self._loaded if n != keep), None)
+                if name is None:
+                    break
+                model, size = self._loaded[name]
+                del self._loaded[name]
+                evicted.append((name, model, size))
+        for _, model, _ in evicted:
+            if str(self.device or "cpu") != "cpu":
+                _move(model, "cpu")      # off the GPU, but kept so a failed load can restore it
+        return evicted
+
+    def get(self, name: str, device=None, dtype=None):
+        """The loaded model `name` (lazy; most recently used order; thread-safe)."""
+        spec = self.spec(name)
+        with self._state:
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name][0]
+        with self._lock_for(name):
+            with self._state:                       # another thread may have loaded it meanwhile
+                if name in self._loaded:
+                    self._loaded.move_to_end(name)
+                    return self._loaded[name][0]
+            from .devices import pick_device, pick_dtype
+
+            device = device or self.device or pick_device()
+            dtype = dtype or self.dtype or pick_dtype(device)
+            path = self.weights_dir(name)
+            evicted = self._evict_for(spec.approx_bytes, keep=name)
+            try:
+                log.info("loading %s from %s onto %s (%s)", name, path, device, dtype)
+                model = spec.load(path, device, dtype)
+                size = model_bytes(model) or spec.approx_bytes
+            except BaseException as exc:
+                self._restore(evicted)
+                if isinstance(exc, (UserError, KeyboardInterrupt)):
+                    raise
+                raise ModelUnavailable(f"Loading {name} from {path} failed: {type(exc).__name__}: {exc}") from exc
+            with self._state:
+                self._loaded[name] = (model, size)
+                self.load_count[name] = self.load_count.get(name, 0) + 1
+            evicted += self._evict_for(0, keep=name)   # the measured size may exceed the spec's estimate
+            del evicted
+            _free_memory()
+            return model
+
+    def _restore(self, evicted) -> None:
+        with self._state:
+            for name, model, size in reversed(evicted):
+                if str(self.device or "cpu") != "cpu":
+                    _move(model, self.device)
+                self._loaded[name] = (model, size)
+                self._loaded.move_to_end(name, last=False)
+
+    def preload(self, *names: str, device="cuda") -> None:
+        """ZeroGPU's documented pattern: build models at import time and place them on cuda there."""
+        for name in names:
+            self.get(name, device=device)
+
+    def unload(self, name: str | None = None) -> None:
+        with self._state:
+            names = [name] if name else list(self._loaded)
+            for n in names:
+                self._loaded.pop(n, None)
+        _free_memory()
+
+    def loaded(self) -> list[str]:
+        """Loaded model names, least recently used first."""
+        with self._state:
+            return list(self._loaded)
+
+    def loaded_bytes(self) -> int:
+        with self._state:
+            return sum(b for _, b in self._loaded.values())
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+# ---- loaders for the hub's models ---------------------------------------------------------------------
+def load_vace(path: Path, device, dtype):
+    """Wan2.1-VACE in diffusers format; the VAE stays float32 (Wan's VAE is unstable in half precision)."""
+    import torch
+    from diffusers import AutoencoderKLWan, WanVACEPipeline
+
+    vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", dtype=torch.float32)
+    pipe = WanVACEPipeline.from_pretrained(path, vae=vae, dtype=dtype)
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+SAM2_CONFIGS = {"tiny": ("sam2.1_hiera_tiny.pt", "configs/sam2.1/sam2.1_hiera_t.yaml"),
+                "small": ("sam2.1_hiera_small.pt", "configs/sam2.1/sam2.1_hiera_s.yaml"),
+                "base_plus": ("sam2.1_hiera_base_plus.pt", "configs/sam2.1/sam2.1_hiera_b+.yaml"),
+                "large": ("sam2.1_hiera_large.pt", "configs/sam2.1/sam2.1_hiera_l.yaml")}
+
+
+def load_sam2(path: Path, device, dtype, *, size: str = "tiny", overrides: tuple[str, ...] = ()):
+    """SAM2.1 video predictor from a snapshot holding the official checkpoint file."""
+    from sam2.build_sam import build_sam2_video_predictor
+
+    checkpoint, config = SAM2_CONFIGS[size]
+    return build_sam2_video_predictor(config, ckpt_path=str(Path(path) / checkpoint), device=str(device),
+                                      mode="eval", hydra_overrides_extra=list(overrides))
+
+
+def default_specs() -> list[ModelSpec]:
+    # Revisions: None follows the repo's main branch; set EDITHUB_REVISION_<NAME> (e.g. EDITHUB_REVISION_VACE_1_3B)
+    # to a commit id to pin a deployment.
+    def revision(name):
+        return os.environ.get("EDITHUB_REVISION_" + name.upper().replace("-", "_").replace(".", "_")) or None
+
+    specs = [
+        ModelSpec("vace-1.3b", "Wan-AI/Wan2.1-VACE-1.3B-diffusers", load_vace, revision("vace-1.3b"),
+                  approx_bytes=17 * 2**30, description="Wan2.1-VACE 1.3B: inpaint / outpaint / reference video"),
+        ModelSpec("vace-14b", "Wan-AI/Wan2.1-VACE-14B-diffusers", load_vace, revision("vace-14b"),
+                  approx_bytes=40 * 2**30, description="Wan2.1-VACE 14B: better, needs a large GPU"),
+    ]
+    for size, (checkpoint, _) in SAM2_CONFIGS.items():
+        name = f"sam2.1-{size.replace('_', '-')}"
+        specs.append(ModelSpec(name, f"facebook/sam2.1-hiera-{size.replace('_', '-')}",
+                               functools.partial(load_sam2, size=size), revision(name),
+                               approx_bytes=1 * 2**30, allow_patterns=(checkpoint, "*.json", "*.md"),
+                               description=f"SAM2.1 hiera {size} video predictor"))
+    return specs
+
+
+@functools.cache
+def default_registry() -> ModelRegistry:
+    """The process-wide registry the editors use (built on first use, never at import)."""
+    budget = os.environ.get("EDITHUB_MODEL_BUDGET_GB")
+    return ModelRegistry(default_specs(), memory_budget=int(float(budget) * 2**30) if budget else None)

@@ -1,0 +1,161 @@
+"""The shared model registry: real loading path on tiny local models, LRU eviction, locking, rollback."""
+import threading
+import time
+
+import pytest
+import torch
+
+from editors.core.engines import choose_engine
+from editors.core.registry import ModelRegistry, ModelSpec, ModelUnavailable, default_specs
+
+
+def save_linear(folder, features):
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(torch.nn.Linear(features, features).state_dict(), folder / "weights.pt")
+    return folder
+
+
+def load_linear(path, device, dtype):
+    state = torch.load(path / "weights.pt")
+    layer = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
+    layer.load_state_dict(state)
+    return layer.to(device=device, dtype=dtype)
+
+
+def linear_registry(tmp_path, sizes, budget=None, load=load_linear):
+    specs = [ModelSpec(name, f"test/{name}", load) for name in sizes]
+    registry = ModelRegistry(specs, memory_budget=budget, device="cpu", dtype=torch.float32)
+    for name, features in sizes.items():
+        registry.set_local_dir(name, save_linear(tmp_path / name, features))
+    return registry
+
+
+def test_tiny_vace_loads_through_production_loader_once(tiny_registry):
+    from diffusers import WanVACEPipeline
+
+    pipe = tiny_registry.get("vace-1.3b")
+    assert isinstance(pipe, WanVACEPipeline)
+    assert tiny_registry.get("vace-1.3b") is pipe
+    assert tiny_registry.load_count["vace-1.3b"] == 1
+    assert tiny_registry.loaded() == ["vace-1.3b"]
+    assert pipe.vae.dtype == torch.float32
+
+
+def test_models_dir_env_override(tmp_path, monkeypatch):
+    save_linear(tmp_path / "models" / "lin", 4)
+    registry = ModelRegistry([ModelSpec("lin", "test/lin", load_linear)], device="cpu", dtype=torch.float32)
+    monkeypatch.setenv("EDITHUB_MODELS_DIR", str(tmp_path / "models"))
+    assert registry.get("lin").in_features == 4
+
+
+def test_offline_missing_weights_name_the_repo_and_the_fix():
+    registry = ModelRegistry(default_specs())
+    assert not registry.available("vace-1.3b")
+    with pytest.raises(ModelUnavailable) as info:
+        registry.get("vace-1.3b")
+    message = str(info.value)
+    assert "Wan-AI/Wan2.1-VACE-1.3B-diffusers" in message and "EDITHUB_MODELS_DIR" in message
+    assert registry.loaded() == []
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown model"):
+        ModelRegistry(default_specs()).get("nope")
+
+
+def test_lru_eviction_keeps_within_budget(tmp_path):
+    # 32x32 linear = (1024 + 32) * 4 bytes = 4224 bytes each; budget fits two
+    registry = linear_registry(tmp_path, {"a": 32, "b": 32, "c": 32}, budget=2 * 4224 + 100)
+    registry.get("a"), registry.get("b")
+    registry.get("a")                       # a becomes most recently used
+    registry.get("c")                       # evicts b, the least recently used
+    assert registry.loaded() == ["a", "c"]
+    assert registry.loaded_bytes() <= registry.memory_budget
+
+
+def test_eviction_uses_spec_size_before_loading(tmp_path):
+    specs = [ModelSpec("a", "t/a", load_linear, approx_bytes=4224), ModelSpec("b", "t/b", load_linear, approx_bytes=4224)]
+    registry = ModelRegistry(specs, memory_budget=5000, device="cpu", dtype=torch.float32)
+    for name in "ab":
+        registry.set_local_dir(name, save_linear(tmp_path / name, 32))
+    seen_loaded = []
+
+    def spying_load(path, device, dtype):
+        seen_loaded.append(registry.loaded())
+        return load_linear(path, device, dtype)
+
+    registry.register(ModelSpec("b", "t/b", spying_load, approx_bytes=4224))
+    registry.get("a")
+    registry.get("b")
+    assert seen_loaded == [[]], "a must be evicted before b is built, or both would need the memory at once"
+
+
+def test_two_threads_load_once(tmp_path):
+    calls = []
+
+    def slow_load(path, device, dtype):
+        calls.append(1)
+        time.sleep(0.3)
+        return load_linear(path, device, dtype)
+
+    registry = linear_registry(tmp_path, {"a": 8}, load=slow_load)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(registry.get("a"))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and results[0] is results[1]
+
+
+def test_failed_load_leaves_registry_as_it_was(tmp_path):
+    registry = linear_registry(tmp_path, {"a": 32, "b": 32}, budget=4224 + 100)
+
+    def broken(path, device, dtype):
+        raise RuntimeError("CUDA out of memory")
+
+    registry.register(ModelSpec("broken", "t/broken", broken, approx_bytes=4224))
+    registry.set_local_dir("broken", tmp_path / "a")
+    a = registry.get("a")
+    with pytest.raises(ModelUnavailable, match="out of memory"):
+        registry.get("broken")
+    assert registry.loaded() == ["a"] and registry.get("a") is a
+    assert "broken" not in registry.load_count
+
+
+def test_preload_and_unload(tmp_path):
+    registry = linear_registry(tmp_path, {"a": 4, "b": 4})
+    registry.preload("a", "b", device="cpu")
+    assert registry.loaded() == ["a", "b"]
+    registry.unload("a")
+    assert registry.loaded() == ["b"]
+    registry.unload()
+    assert registry.loaded() == []
+
+
+def test_auto_engine_falls_back_to_classic_with_a_notice(tiny_registry):
+    engine, notice = choose_engine("auto", ["vace-1.3b"], tiny_registry)
+    assert engine == "classic" and "classic" in notice
+
+
+def test_explicit_diffusion_needs_weights():
+    with pytest.raises(ModelUnavailable):
+        choose_engine("diffusion", ["vace-1.3b"], ModelRegistry(default_specs()))
+
+
+def test_explicit_diffusion_on_cpu_warns(tiny_registry):
+    engine, notice = choose_engine("diffusion", ["vace-1.3b"], tiny_registry)
+    assert engine == "diffusion" and "CPU" in notice
+
+
+def test_tiny_sam2_loads_through_production_loader(tiny_sam2):
+    import functools
+
+    from editors.core.registry import load_sam2
+
+    folder, overrides = tiny_sam2
+    registry = ModelRegistry([ModelSpec("sam2.1-tiny", "facebook/sam2.1-hiera-tiny",
+                                        functools.partial(load_sam2, size="tiny", overrides=overrides))])
+    registry.set_local_dir("sam2.1-tiny", folder)
+    predictor = registry.get("sam2.1-tiny", device="cpu")
+    assert hasattr(predictor, "init_state") and predictor.image_size == 256
