@@ -55,6 +55,24 @@ def gpu(duration=60):
             return fn
         import spaces
 
-        return spaces.GPU(duration=duration)(fn)
+        on_gpu = spaces.GPU(duration=duration)(fn)
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            # ZeroGPU pickles arguments into its GPU worker: a progress closure cannot travel
+            if kwargs.get("progress") is not None and not _picklable(kwargs["progress"]):
+                kwargs["progress"] = None
+            return on_gpu(*args, **kwargs)
+        return call
 
     return wrap
+
+
+def _picklable(value) -> bool:
+    import pickle
+
+    try:
+        pickle.dumps(value)
+        return True
+    except Exception:
+        return False

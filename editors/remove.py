@@ -1,0 +1,221 @@
+"""Remove editor: objects *and their effects* (shadows, reflections) — Generative Omnimatte, seed 000.
+
+run() builds the trimask (remove / keep / may-change band), runs the classic or the diffusion engine and,
+on request, splits each removed object into an RGBA layer over the clean background.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .core import masks as M
+from .core.clip import Clip, write_clip, write_rgba
+from .core.devices import gpu
+from .core.engines import choose_engine
+from .core.errors import UserError
+
+NAME = "remove"
+TITLE = "Remove"
+DIFFUSION_MODEL = "vace-1.3b"
+
+
+@dataclass
+class RemoveResult:
+    clip: Clip                      # the clip without the objects (and their effects)
+    background: Clip                # the clean plate estimate
+    changed: np.ndarray             # (T,H,W) bool: pixels that differ from the input
+    layers: list[np.ndarray] = field(default_factory=list)   # per removed object: (T,H,W,4) uint8 RGBA
+    engine: str = "classic"
+    notice: str | None = None
+
+
+def _union(masks: list[np.ndarray], shape) -> np.ndarray:
+    out = np.zeros(shape, bool)
+    for m in masks:
+        out |= m
+    return out
+
+
+def run(clip: Clip, remove: list[np.ndarray], keep: list[np.ndarray] = (), *, effects: bool = True,
+        band: int | None = None, engine: str = "auto", layers: bool = False, steps: int = 25,
+        guidance: float = 5.0, seed: int = 0, prompt: str = "", model: str = DIFFUSION_MODEL,
+        registry=None, progress=None) -> RemoveResult:
+    """Remove the `remove` objects ((T,H,W) bool masks) from `clip`; `keep` objects stay exactly as they are."""
+    shape = (clip.num_frames, clip.height, clip.width)
+    for m in list(remove) + list(keep):
+        if m.shape != shape:
+            raise UserError(f"A mask is {m.shape[2]}x{m.shape[1]} with {m.shape[0]} frames but the clip is "
+                            f"{clip.width}x{clip.height} with {clip.num_frames}.")
+    if not remove or not any(m.any() for m in remove):
+        raise UserError("The mask is empty: mark the object to remove (white = object).")
+    chosen, notice = choose_engine(engine, [model], registry)
+    removed, kept = _union(remove, shape), _union(keep, shape)
+    trimask = M.make_trimask(removed, kept, band=band, effects=effects)
+    if chosen == "diffusion":
+        frames, background, changed, layer_mask = _remove_diffusion(
+            clip.frames, trimask, kept, effects=effects, steps=steps, guidance=guidance, seed=seed, prompt=prompt,
+            model=model, registry=registry, progress=progress)
+    else:
+        from .classic.remove import remove_objects
+
+        result = remove_objects(clip.frames, trimask, effects=effects, progress=progress)
+        frames, background, changed, layer_mask = result.frames, result.background, result.changed, result.layer_mask
+    object_layers = _layers(clip.frames, background, remove, changed, layer_mask) if layers else []
+    return RemoveResult(clip.with_frames(frames), clip.with_frames(background), changed, object_layers,
+                        chosen, notice)
+
+
+def _layers(frames, background, remove, changed, layer_mask) -> list[np.ndarray]:
+    """One RGBA layer per removed object: opaque where the object is, solved alpha on its effect pixels."""
+    from .classic.remove import object_layers
+
+    out = []
+    effect = changed & (layer_mask < 255) if layer_mask is not None else changed
+    taken = np.zeros(changed.shape, bool)
+    for masks in remove:
+        # an effect pixel belongs to the nearest object; with one object that is all of them
+        near = M.dilate(masks, M.object_band_radius(masks) * 2) & effect & ~taken
+        hint = np.where(masks, 255, np.where(near, 128, 0)).astype(np.uint8)
+        taken |= near | masks
+        out.append(object_layers(frames, background, hint))
+    return out
+
+
+def _diffusion_seconds(frames, trimask, kept, *, steps=25, **_):
+    from .diffusion.vace import estimate_seconds
+
+    return estimate_seconds(len(frames), frames.shape[1], frames.shape[2], steps)
+
+
+@gpu(duration=_diffusion_seconds)
+def _remove_diffusion(frames, trimask, kept, *, effects, steps, guidance, seed, prompt, model, registry, progress):
+    """VACE regenerates the object (and, softly, the effect band); its pixels are taken only where they must
+    change: the object, and band pixels where the model's result differs markedly from the input (the effect)."""
+    from .diffusion import vace
+
+    vace_mask = M.trimask_to_vace(trimask, soft=0.5 if effects else 0.0)
+    generated = vace.generate(frames, vace_mask, prompt=prompt, steps=steps, guidance=guidance, seed=seed,
+                              model=model, registry=registry, progress=progress)
+    obj = trimask == M.REMOVE
+    alpha = M.feather(M.dilate(obj, 2), 3)
+    if effects:
+        band = trimask == M.MAY_CHANGE
+        difference = np.abs(generated.astype(np.int16) - frames.astype(np.int16)).max(axis=3)
+        effect = band & (difference > 24)
+        alpha = np.maximum(alpha, M.feather(effect, 2) * (band | obj))
+    alpha[kept & ~obj] = 0          # kept objects stay exactly as they are
+    result = vace.composite(frames, generated, alpha)
+    changed = alpha > 0
+    layer_mask = np.where(obj, 255, np.where(changed, 128, 0)).astype(np.uint8)
+    return result, generated, changed, layer_mask
+
+
+# ---- UI ---------------------------------------------------------------------------------------------------
+def render(hub) -> None:
+    import gradio as gr
+
+    from .core import ui
+
+    with gr.Row():
+        with gr.Column():
+            video = gr.Video(label="Video", sources=["upload"])
+            mask_files = gr.File(label="Object masks: one file per object (mask video, image or zip of frames)",
+                                 file_count="multiple", file_types=["video", "image", ".zip"])
+            objects = gr.CheckboxGroup([], label="Objects from the Segment tab to remove (the others are kept)")
+            effects = gr.Checkbox(True, label="Also remove the object's shadow / reflection")
+            band = gr.Slider(0, 160, 0, step=1, label="Effect band in pixels (0 = sized to the object)")
+            want_layers = gr.Checkbox(False, label="Export RGBA layers (object + its effect)")
+            engine = ui.engine_input()
+            with gr.Accordion("Diffusion settings", open=False):
+                steps = gr.Slider(1, 50, 25, step=1, label="Steps")
+                guidance = gr.Slider(1.0, 10.0, 5.0, step=0.5, label="Guidance")
+                seed = gr.Number(0, precision=0, label="Seed")
+                prompt = gr.Textbox("", label="Prompt (optional: describe the background)")
+            button = gr.Button("Remove", variant="primary")
+        with gr.Column():
+            result = gr.Video(label="Result")
+            compare = gr.ImageSlider(label="Before / after (middle frame)", type="numpy")
+            background = gr.Video(label="Clean background")
+            layer_files = gr.File(label="Layers (RGBA PNG zip per object)", file_count="multiple")
+
+    if hub.objects is not None:
+        hub.objects.change(lambda s: gr.update(choices=(s or {}).get("ids", []), value=(s or {}).get("ids", [])),
+                           hub.objects, objects, api_visibility="undocumented")
+
+    @ui.user_errors
+    def handle(video_value, files, effects_on, band_px, engine_name, steps_n, guidance_v, seed_n, prompt_text,
+               want, chosen_ids, state, progress=gr.Progress()):
+        clip = ui.load_video(video_value)
+        remove = ui.load_mask_files(files, clip)
+        keep = []
+        if not remove:
+            objects_here = ui.session_objects(state, clip)
+            if not objects_here:
+                raise UserError("Add a mask: upload one, or make one in the Segment tab for this video.")
+            chosen_ids = set(int(i) for i in (chosen_ids or objects_here))
+            remove = [m for i, m in objects_here.items() if i in chosen_ids]
+            keep = [m for i, m in objects_here.items() if i not in chosen_ids]
+        out = run(clip, remove, keep, effects=bool(effects_on), band=int(band_px) or None, engine=engine_name,
+                  layers=bool(want), steps=int(steps_n), guidance=float(guidance_v), seed=int(seed_n or 0),
+                  prompt=prompt_text or "", progress=ui.progress_callback(progress))
+        ui.notify(out.notice)
+        folder = ui.output_dir()
+        layer_paths = [str(write_rgba(layer, clip.fps, folder / f"layer_{i + 1}.zip"))
+                       for i, layer in enumerate(out.layers)]
+        return (ui.save_video(out.clip, folder, f"{clip.name or 'clip'}_removed"),
+                ui.before_after(clip.frames, out.clip.frames),
+                ui.save_video(out.background, folder, "background"), layer_paths or None)
+
+    button.click(handle, [video, mask_files, effects, band, engine, steps, guidance, seed, prompt, want_layers,
+                          objects, hub.objects if hub.objects is not None else gr.State(None)],
+                 [result, compare, background, layer_files], api_name=NAME, concurrency_limit=1)
+    return video
+
+
+# ---- CLI --------------------------------------------------------------------------------------------------
+def add_cli(subparsers) -> None:
+    from .core import cli
+
+    parser = subparsers.add_parser(NAME, help="remove objects and their shadows/reflections",
+                                   description="Remove masked objects (and, by default, the shadows and "
+                                               "reflections they cast) from a video.")
+    cli.add_io_arguments(parser)
+    parser.add_argument("--mask", action="append", required=True, metavar="M",
+                        help="object to remove: mask video, folder of mask images or one image (all frames); "
+                             "repeat for several objects")
+    parser.add_argument("--keep", action="append", default=[], metavar="K",
+                        help="object that must stay exactly as it is (same forms as --mask); repeatable")
+    parser.add_argument("--layers", metavar="DIR", help="also write background.mp4 and one RGBA layer per "
+                                                        "object (layer_N.mov, ProRes 4444) into DIR")
+    parser.add_argument("--no-effects", action="store_true", help="plain inpainting: keep shadows/reflections")
+    parser.add_argument("--band", type=int, default=None,
+                        help="width in pixels of the band where effects are searched (default: sized to the object)")
+    cli.add_diffusion_arguments(parser)
+    parser.set_defaults(handler=main_cli)
+
+
+def main_cli(args) -> int:
+    from .core import cli
+    from .core.masks import load_masks
+
+    clip = cli.read_input(args)
+    shape = (clip.num_frames, clip.height, clip.width)
+    remove = [load_masks(m, *shape) for m in args.mask]
+    keep = [load_masks(k, *shape) for k in args.keep]
+    show = cli.progress_printer(args.quiet)
+    out = run(clip, remove, keep, effects=not args.no_effects, band=args.band, engine=args.engine,
+              layers=bool(args.layers), steps=args.steps, guidance=args.guidance, seed=args.seed,
+              prompt=args.prompt, model=args.model, progress=show)
+    cli.finish_progress(args.quiet)
+    cli.notice(out.notice)
+    written = write_clip(out.clip, args.output)
+    if args.layers:
+        folder = Path(args.layers)
+        write_clip(out.background, folder / "background.mp4")
+        for i, layer in enumerate(out.layers):
+            write_rgba(layer, clip.fps, folder / f"layer_{i + 1}.mov")
+    if not args.quiet:
+        print(written)
+    return 0
