@@ -120,9 +120,9 @@ def render(hub) -> None:
 
     with gr.Row():
         with gr.Column():
-            video = gr.Video(label="Video", sources=["upload"])
+            video = gr.Video(label="Video", sources=["upload"], elem_id="remove-video")
             mask_files = gr.File(label="Object masks: one file per object (mask video, image or zip of frames)",
-                                 file_count="multiple", file_types=["video", "image", ".zip"])
+                                 file_count="multiple", file_types=["video", "image", ".zip"], elem_id="remove-masks")
             objects = gr.CheckboxGroup([], label="Objects from the Segment tab to remove (the others are kept)")
             effects = gr.Checkbox(True, label="Also remove the object's shadow / reflection")
             band = gr.Slider(0, 160, 0, step=1, label="Effect band in pixels (0 = sized to the object)")
@@ -133,9 +133,9 @@ def render(hub) -> None:
                 guidance = gr.Slider(1.0, 10.0, 5.0, step=0.5, label="Guidance")
                 seed = gr.Number(0, precision=0, label="Seed")
                 prompt = gr.Textbox("", label="Prompt (optional: describe the background)")
-            button = gr.Button("Remove", variant="primary")
+            button = gr.Button("Remove", variant="primary", elem_id="remove-run")
         with gr.Column():
-            result = gr.Video(label="Result")
+            result = gr.Video(label="Result", elem_id="remove-result")
             compare = gr.ImageSlider(label="Before / after (middle frame)", type="numpy")
             background = gr.Video(label="Clean background")
             layer_files = gr.File(label="Layers (RGBA PNG zip per object)", file_count="multiple")
@@ -145,21 +145,21 @@ def render(hub) -> None:
                            hub.objects, objects, api_visibility="undocumented")
 
     @ui.user_errors
-    def handle(video_value, files, effects_on, band_px, engine_name, steps_n, guidance_v, seed_n, prompt_text,
-               want, chosen_ids, state, progress=gr.Progress()):
-        clip = ui.load_video(video_value)
-        remove = ui.load_mask_files(files, clip)
+    def handle(video, masks, effects, band, engine, steps, guidance, seed, prompt, layers, objects, state,
+               progress=gr.Progress()):
+        clip = ui.load_video(video)
+        remove = ui.load_mask_files(masks, clip)
         keep = []
         if not remove:
             objects_here = ui.session_objects(state, clip)
             if not objects_here:
                 raise UserError("Add a mask: upload one, or make one in the Segment tab for this video.")
-            chosen_ids = set(int(i) for i in (chosen_ids or objects_here))
-            remove = [m for i, m in objects_here.items() if i in chosen_ids]
-            keep = [m for i, m in objects_here.items() if i not in chosen_ids]
-        out = run(clip, remove, keep, effects=bool(effects_on), band=int(band_px) or None, engine=engine_name,
-                  layers=bool(want), steps=int(steps_n), guidance=float(guidance_v), seed=int(seed_n or 0),
-                  prompt=prompt_text or "", progress=ui.progress_callback(progress))
+            chosen = set(int(i) for i in (objects or objects_here))
+            remove = [m for i, m in objects_here.items() if i in chosen]
+            keep = [m for i, m in objects_here.items() if i not in chosen]
+        out = run(clip, remove, keep, effects=bool(effects), band=int(band or 0) or None, engine=engine,
+                  layers=bool(layers), steps=int(steps), guidance=float(guidance), seed=int(seed or 0),
+                  prompt=prompt or "", progress=ui.progress_callback(progress))
         ui.notify(out.notice)
         folder = ui.output_dir()
         layer_paths = [str(write_rgba(layer, clip.fps, folder / f"layer_{i + 1}.zip"))

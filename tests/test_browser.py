@@ -1,0 +1,47 @@
+"""One real browser (Debian's Chromium driven by Playwright): the page loads, the tabs show, a clip is uploaded,
+remove runs, the result video appears."""
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CHROMIUM = "/usr/bin/chromium"
+# A closed network: stop Chromium from calling home, which would fail many times at every start.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def page(server_url):
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh --test installs Debian's chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server_url, wait_until="domcontentloaded")
+        yield page
+        browser.close()
+
+
+def test_tabs_show(page):
+    from playwright.sync_api import expect
+
+    from editors import load_editors
+
+    for editor in load_editors():
+        expect(page.get_by_role("tab", name=editor.TITLE).first).to_be_visible(timeout=60_000)
+
+
+def test_upload_and_remove_shows_the_result_video(page, tmp_path):
+    page.get_by_role("tab", name="Remove").first.click()
+    page.locator("#remove-video input[type=file]").set_input_files(str(EXAMPLES / "tennis.mp4"))
+    page.locator("#remove-masks input[type=file]").set_input_files(str(EXAMPLES / "tennis_mask.mp4"))
+    page.locator("#remove-video video").first.wait_for(timeout=60_000)
+    page.get_by_label("classic").first.check()
+    page.locator("#remove-run").click()
+    result = page.locator("#remove-result video")
+    result.first.wait_for(timeout=240_000)
+    assert "removed" in (result.first.get_attribute("src") or "")
+    page.screenshot(path=str(tmp_path / "remove.png"))
