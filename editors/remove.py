@@ -123,7 +123,8 @@ def render(hub) -> None:
             video = gr.Video(label="Video", sources=["upload"], elem_id="remove-video")
             mask_files = gr.File(label="Object masks: one file per object (mask video, image or zip of frames)",
                                  file_count="multiple", file_types=["video", "image", ".zip"], elem_id="remove-masks")
-            objects = gr.CheckboxGroup([], label="Objects from the Segment tab to remove (the others are kept)")
+            objects = gr.CheckboxGroup([], label="Objects from the Segment tab to remove (the others are kept)",
+                                      visible=False)
             effects = gr.Checkbox(True, label="Also remove the object's shadow / reflection")
             band = gr.Slider(0, 160, 0, step=1, label="Effect band in pixels (0 = sized to the object)")
             want_layers = gr.Checkbox(False, label="Export RGBA layers (object + its effect)")
@@ -140,9 +141,18 @@ def render(hub) -> None:
             background = gr.Video(label="Clean background")
             layer_files = gr.File(label="Layers (RGBA PNG zip per object)", file_count="multiple")
 
+    examples = ui.EXAMPLES
+    gr.Examples([[str(examples / "tennis.mp4"), [str(examples / "tennis_mask.mp4")]],
+                 [str(examples / "schoolgirls.mp4"), [str(examples / "schoolgirls_girl.mp4")]],
+                 [str(examples / "dogs-jump.mp4"), [str(examples / "dogs-jump_dog.mp4")]]],
+                [video, mask_files], label="Examples (a clip and the mask of the object to remove)")
+
     if hub.objects is not None:
-        hub.objects.change(lambda s: gr.update(choices=(s or {}).get("ids", []), value=(s or {}).get("ids", [])),
-                           hub.objects, objects, api_visibility="undocumented")
+        def offer(state):
+            ids = (state or {}).get("ids", [])
+            return gr.update(choices=ids, value=ids, visible=bool(ids))
+
+        hub.objects.change(offer, hub.objects, objects, api_visibility="undocumented")
 
     @ui.user_errors
     def handle(video, masks, effects, band, engine, steps, guidance, seed, prompt, layers, objects, state,

@@ -21,6 +21,8 @@ from .masks import load_masks, load_objects
 
 log = logging.getLogger(__name__)
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
 
 @dataclass
 class Hub:
