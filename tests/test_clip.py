@@ -356,6 +356,13 @@ def test_limits_checked_from_metadata(tmp_path, isolate):
     assert read_clip(src, limits=ClipLimits(max_frames=10, max_side=64), isolate=isolate).num_frames == 10
 
 
+def test_memory_limit_names_the_size(tmp_path, isolate):
+    src = make_video(tmp_path / "big.mp4", gray_frames(10))   # 10 x 64 x 48 = 30720 pixels
+    with pytest.raises(ClipError, match=r"big\.mp4.*10 frames of 64x48.*EDITHUB_MAX_MEGAPIXELS"):
+        read_clip(src, limits=ClipLimits(max_megapixels=0.02), isolate=isolate)
+    assert read_clip(src, limits=ClipLimits(max_megapixels=0.04), isolate=isolate).num_frames == 10
+
+
 def test_limits_checked_while_decoding(tmp_path, monkeypatch):
     # A file whose header declares no length (mkv has no frame count) is stopped mid-decode.
     src = make_video(tmp_path / "long.mkv", gray_frames(12))

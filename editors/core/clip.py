@@ -77,14 +77,16 @@ class ClipLimits:
     max_frames: int = 1800
     max_side: int = 4096
     max_seconds: float = 600.0
+    max_megapixels: float = 1000.0   # frames x width x height: bounds the memory a clip takes (3 bytes a pixel)
 
     @classmethod
     def from_env(cls) -> ClipLimits:
-        """Defaults, overridden by EDITHUB_MAX_FRAMES / EDITHUB_MAX_SIDE / EDITHUB_MAX_SECONDS."""
+        """Defaults, overridden by EDITHUB_MAX_FRAMES / EDITHUB_MAX_SIDE / EDITHUB_MAX_SECONDS / EDITHUB_MAX_MEGAPIXELS."""
         return cls(
             max_frames=int(_env_number("EDITHUB_MAX_FRAMES", cls.max_frames, int)),
             max_side=int(_env_number("EDITHUB_MAX_SIDE", cls.max_side, int)),
             max_seconds=float(_env_number("EDITHUB_MAX_SECONDS", cls.max_seconds, float)),
+            max_megapixels=float(_env_number("EDITHUB_MAX_MEGAPIXELS", cls.max_megapixels, float)),
         )
 
 
@@ -228,6 +230,7 @@ def _decode_frame_dir(directory: Path, limits: ClipLimits, image_fps: Fraction, 
         if first_shape is None:
             first_shape = image.shape
             _check_side(file.name, image.shape[1], image.shape[0], limits)
+            _check_pixels(directory.name, len(files), image.shape[1], image.shape[0], limits)
         elif image.shape != first_shape:
             raise ClipError(
                 f"{directory.name}: frames have different sizes: {files[0].name} is "
@@ -274,11 +277,14 @@ def _decode_container(container, name: str, limits: ClipLimits, emit):
     # Limits from metadata, before any decoding.
     _check_side(name, stream.codec_context.width, stream.codec_context.height, limits)
     declared = _declared_seconds(stream, container)
+    width, height = stream.codec_context.width, stream.codec_context.height
     if declared is not None:
         _check_seconds(name, declared, limits)
         _check_count(name, round(declared * fps), limits)
+        _check_pixels(name, round(declared * fps), width, height, limits)
     elif stream.frames:
         _check_count(name, stream.frames, limits)
+        _check_pixels(name, stream.frames, width, height, limits)
 
     stream.thread_type = "AUTO"
     tb = stream.time_base or Fraction(1, 90000)
@@ -306,6 +312,7 @@ def _decode_container(container, name: str, limits: ClipLimits, emit):
             while emitted < slot:
                 emitted += 1
                 _check_count(name, emitted, limits, exact=True)
+                _check_pixels(name, emitted, pending.width, pending.height, limits)
                 emit(converter.rgb(pending))
         pending = frame
         last_time = max(last_time, rel)
@@ -431,6 +438,14 @@ def _check_seconds(name: str, seconds, limits: ClipLimits) -> None:
             name, f"the clip lasts {float(seconds):.1f} s", f"{limits.max_seconds:g} s",
             "EDITHUB_MAX_SECONDS", "trim the clip",
         )
+
+
+def _check_pixels(name: str, count: int, width: int, height: int, limits: ClipLimits) -> None:
+    if width and height and count * width * height > limits.max_megapixels * 1e6:
+        raise _limit_error(
+            name, f"{count} frames of {width}x{height} pixels would need {count * width * height * 3 / 2**30:.1f} GiB",
+            f"{limits.max_megapixels:g} megapixels in all", "EDITHUB_MAX_MEGAPIXELS",
+            "trim or downscale the clip")
 
 
 def _check_count(name: str, count: int, limits: ClipLimits, exact: bool = False) -> None:
