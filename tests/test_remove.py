@@ -143,3 +143,31 @@ def test_cli_bad_input_exits_2_with_a_message(tmp_path):
     run = subprocess.run([sys.executable, "-m", "editors", "remove", "-i", str(bad), "--mask", str(bad),
                           "-o", str(tmp_path / "o.mp4")], capture_output=True, text=True)
     assert run.returncode == 2 and "movie.mp4" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_cli_diffusion_engine_with_weights_from_models_dir(tmp_path, tiny_vace_dir):
+    clip, masks = moving_square_clip(count=6, height=32, width=48)
+    write_clip(clip, tmp_path / "in.mp4")
+    from PIL import Image
+
+    Image.fromarray(masks[0].astype(np.uint8) * 255).save(tmp_path / "m.png")
+    env = dict(__import__("os").environ, EDITHUB_MODELS_DIR=str(tiny_vace_dir.parent))
+    run = subprocess.run([sys.executable, "-m", "editors", "remove", "-i", str(tmp_path / "in.mp4"),
+                          "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "out.mp4"), "--engine", "diffusion",
+                          "--steps", "1"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "CPU" in run.stderr                        # the user is told the diffusion engine runs on the CPU
+    assert read_clip(tmp_path / "out.mp4").num_frames == 6
+
+
+def test_cli_diffusion_without_weights_says_how_to_get_them(tmp_path):
+    clip, masks = moving_square_clip(count=4)
+    write_clip(clip, tmp_path / "in.mp4")
+    from PIL import Image
+
+    Image.fromarray(masks[0].astype(np.uint8) * 255).save(tmp_path / "m.png")
+    run = subprocess.run([sys.executable, "-m", "editors", "remove", "-i", str(tmp_path / "in.mp4"),
+                          "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "out.mp4"), "--engine", "diffusion"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "Wan-AI/Wan2.1-VACE-1.3B-diffusers" in run.stderr
+    assert not (tmp_path / "out.mp4").exists()
