@@ -266,8 +266,22 @@ def load_sam2(path: Path, device, dtype, *, size: str = "tiny", overrides: tuple
     from sam2.build_sam import build_sam2_video_predictor
 
     checkpoint, config = SAM2_CONFIGS[size]
-    return build_sam2_video_predictor(config, ckpt_path=str(Path(path) / checkpoint), device=str(device),
-                                      mode="eval", hydra_overrides_extra=list(overrides))
+    predictor = build_sam2_video_predictor(config, ckpt_path=str(Path(path) / checkpoint), device=str(device),
+                                           mode="eval", hydra_overrides_extra=list(overrides))
+    if str(device).startswith("cpu"):
+        # SAM2 stores its memory bank in bfloat16, which assumes CUDA autocast; without it (CPU) the memory
+        # attention would mix bf16 inputs with fp32 weights. Feed it float32.
+        predictor.memory_attention.register_forward_pre_hook(_inputs_to_float32, with_kwargs=True)
+    return predictor
+
+
+def _inputs_to_float32(module, args, kwargs):
+    import torch
+
+    def cast(value):
+        return value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.bfloat16 else value
+
+    return tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
 
 
 def default_specs() -> list[ModelSpec]:
