@@ -6,7 +6,8 @@ import pytest
 
 from editors.core.errors import UserError
 from editors.core.registry import ModelRegistry, ModelSpec, load_sam2
-from editors.diffusion.sam2_video import Prompt, segment_video
+from editors.core.prompts import Prompt
+from editors.diffusion.sam2_video import segment_video
 
 
 @pytest.fixture(scope="module")
@@ -46,5 +47,13 @@ def test_bad_prompts_are_clear_errors(sam2_registry):
     frames = np.zeros((3, 32, 32, 3), np.uint8)
     with pytest.raises(UserError, match="outside the clip"):
         segment_video(frames, [Prompt(7, 1, [(1, 1, 1)])], registry=sam2_registry)
-    with pytest.raises(UserError, match="click"):
+    with pytest.raises(UserError, match="Click on the object"):
         segment_video(frames, [], registry=sam2_registry)
+
+
+def test_preview_mask_for_one_frame(sam2_registry):
+    from editors.diffusion.sam2_video import preview_mask
+
+    frame = np.random.default_rng(1).integers(0, 255, (40, 56, 3), np.uint8)
+    mask = preview_mask(frame, Prompt(0, 1, [(20, 20, 1)], box=(5, 5, 40, 30)), registry=sam2_registry)
+    assert mask.shape == (40, 56) and mask.dtype == bool

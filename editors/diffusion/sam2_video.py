@@ -3,24 +3,14 @@ propagation forward and backward from the prompted frames."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import UserError
+from ..core.prompts import Prompt, validate
 from ..core.registry import ModelRegistry, default_registry
 
 DEFAULT_MODEL = "sam2.1-tiny"
-
-
-@dataclass
-class Prompt:
-    """Clicks and/or a box for one object on one frame. points: [(x, y, label)], label 1 = object, 0 = not."""
-    frame: int
-    object_id: int = 1
-    points: list[tuple[float, float, int]] = field(default_factory=list)
-    box: tuple[float, float, float, float] | None = None
 
 
 def _write_jpeg_folder(frames: np.ndarray, folder: Path) -> None:
@@ -38,6 +28,7 @@ def _merge(prompts: list[Prompt]) -> list[Prompt]:
         into = merged.setdefault((p.frame, p.object_id), Prompt(p.frame, p.object_id))
         into.points = into.points + list(p.points)
         into.box = p.box if p.box is not None else into.box
+        into.mask = p.mask if p.mask is not None else into.mask
     return list(merged.values())
 
 
@@ -46,18 +37,18 @@ def segment_video(frames: np.ndarray, prompts: list[Prompt], *, model: str = DEF
     """frames (T,H,W,3) uint8 + prompts -> {object_id: (T,H,W) bool}."""
     import torch
 
-    if not prompts:
-        raise UserError("Add at least one click or a box on the object.")
     count = len(frames)
-    for prompt in prompts:
-        if not 0 <= prompt.frame < count:
-            raise UserError(f"Frame {prompt.frame} is outside the clip (0..{count - 1}).")
+    validate(prompts, *frames.shape[:3])
     predictor = (registry or default_registry()).get(model)
     with tempfile.TemporaryDirectory(prefix="edithub-sam2-") as folder, torch.inference_mode():
         _write_jpeg_folder(frames, Path(folder))
         # Frames and state stay in CPU memory: long clips fit, at a small cost in speed on a GPU.
         state = predictor.init_state(folder, offload_video_to_cpu=True, offload_state_to_cpu=True)
         for prompt in _merge(prompts):
+            if prompt.mask is not None:           # a drawn mask replaces clicks for that frame
+                predictor.add_new_mask(state, frame_idx=prompt.frame, obj_id=prompt.object_id,
+                                       mask=np.asarray(prompt.mask, bool))
+                continue
             points = np.array([(x, y) for x, y, _ in prompt.points], np.float32) if prompt.points else None
             labels = np.array([label for _, _, label in prompt.points], np.int32) if prompt.points else None
             box = np.array(prompt.box, np.float32) if prompt.box is not None else None
@@ -79,3 +70,14 @@ def segment_video(frames: np.ndarray, prompts: list[Prompt], *, model: str = DEF
                     progress(min(done / (count + start), 1.0), "tracking with SAM2")
         predictor.reset_state(state)
     return out
+
+
+def preview_mask(frame: np.ndarray, prompt: Prompt, *, model: str = DEFAULT_MODEL,
+                 registry: ModelRegistry | None = None) -> np.ndarray:
+    """One frame's mask for one object's clicks/box (live preview while clicking), (H, W) bool.
+
+    The video predictor on a one-frame video (SAM2's image predictor needs torchvision, absent on CPU installs).
+    """
+    single = Prompt(0, 1, list(prompt.points), prompt.box)
+    masks = segment_video(frame[None], [single], model=model, registry=registry)
+    return masks[1][0]
