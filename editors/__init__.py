@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 
 # Tab order in the app, verb order in the CLI.
-EDITORS = ("remove",)
+EDITORS = ("segment", "remove")
 
 
 def load_editors():

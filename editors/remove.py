@@ -128,7 +128,7 @@ def render(hub) -> None:
             effects = gr.Checkbox(True, label="Also remove the object's shadow / reflection")
             band = gr.Slider(0, 160, 0, step=1, label="Effect band in pixels (0 = sized to the object)")
             want_layers = gr.Checkbox(False, label="Export RGBA layers (object + its effect)")
-            engine = ui.engine_input()
+            engine = ui.engine_input(NAME)
             with gr.Accordion("Diffusion settings", open=False):
                 steps = gr.Slider(1, 50, 25, step=1, label="Steps")
                 guidance = gr.Slider(1.0, 10.0, 5.0, step=0.5, label="Guidance")

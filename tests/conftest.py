@@ -74,3 +74,8 @@ def server_url(tmp_path_factory):
     process.wait(timeout=20)
 
 
+@pytest.fixture(scope="session")
+def client(server_url):
+    from gradio_client import Client
+
+    return Client(server_url, verbose=False)

@@ -7,13 +7,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-@pytest.fixture(scope="session")
-def client(server_url):
-    from gradio_client import Client
-
-    return Client(server_url, verbose=False)
-
-
 def test_api_lists_every_editor_endpoint(client):
     from editors import EDITORS
 

@@ -39,9 +39,32 @@ def test_upload_and_remove_shows_the_result_video(page, tmp_path):
     page.locator("#remove-video input[type=file]").set_input_files(str(EXAMPLES / "tennis.mp4"))
     page.locator("#remove-masks input[type=file]").set_input_files(str(EXAMPLES / "tennis_mask.mp4"))
     page.locator("#remove-video video").first.wait_for(timeout=60_000)
-    page.get_by_label("classic").first.check()
+    page.locator("#remove-engine").get_by_label("classic").check()
     page.locator("#remove-run").click()
     result = page.locator("#remove-result video")
     result.first.wait_for(timeout=240_000)
     assert "removed" in (result.first.get_attribute("src") or "")
     page.screenshot(path=str(tmp_path / "remove.png"))
+
+
+def test_click_to_segment_then_track_then_remove_uses_the_masks(page):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Segment").first.click()
+    page.locator("#segment-video input[type=file]").set_input_files(str(EXAMPLES / "tennis.mp4"))
+    picture = page.locator("#segment-image img").first
+    picture.wait_for(timeout=60_000)
+    before = picture.get_attribute("src")
+    page.locator("#segment-engine").get_by_label("classic").check()
+    box = picture.bounding_box()
+    import numpy as np
+    from PIL import Image
+
+    ys, xs = np.nonzero(np.asarray(Image.open(EXAMPLES / "tennis_mask_first.png")) > 127)   # on the player
+    x, y = float(np.median(xs)), float(np.median(ys))
+    picture.click(position={"x": box["width"] * x / 432, "y": box["height"] * y / 240})
+    expect(picture).not_to_have_attribute("src", before, timeout=60_000)   # the overlay preview replaced it
+    page.locator("#segment-run").click()
+    page.locator("#segment-result video").first.wait_for(timeout=240_000)
+    page.get_by_role("tab", name="Remove").first.click()
+    expect(page.get_by_text("Objects from the Segment tab to remove")).to_be_visible(timeout=30_000)

@@ -49,6 +49,13 @@ def user_errors(fn):
             if "out of memory" in str(exc).lower():
                 raise gr.Error("The GPU ran out of memory: try a shorter or smaller clip, or fewer steps.") from None
             raise
+
+    # Handlers are written in modules with postponed annotations and import gradio locally; gradio reads the
+    # annotations (gr.SelectData, gr.Progress) to inject event data, so resolve them here.
+    import gradio as gr
+
+    wrapper.__annotations__ = {k: (eval(v, {"gr": gr}) if isinstance(v, str) and v.startswith("gr.") else v)
+                               for k, v in getattr(fn, "__annotations__", {}).items()}
     return wrapper
 
 
@@ -114,10 +121,10 @@ def session_objects(state, clip: Clip) -> dict[int, np.ndarray]:
     return {i: m for i, m in objects.items() if m.shape == shape}
 
 
-def engine_input(label="Engine"):
+def engine_input(editor: str, label="Engine"):
     import gradio as gr
 
-    return gr.Radio(["auto", "classic", "diffusion"], value="auto", label=label,
+    return gr.Radio(["auto", "classic", "diffusion"], value="auto", label=label, elem_id=f"{editor}-engine",
                     info="auto = diffusion when a GPU and weights are available, else classic (CPU)")
 
 

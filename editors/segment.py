@@ -1,0 +1,405 @@
+"""Segment editor: click (or box, or draw) the object on any frame, track it through the clip.
+
+Engines: SAM2.1 video predictor (diffusion engine's model family, GPU) or the classic CPU tracker (GrabCut-style
+first mask + optical-flow tracking both ways). The masks it makes are offered to the other tabs.
+"""
+from __future__ import annotations
+
+import functools
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .core import masks as M
+from .core.clip import Clip, list_frame_files, write_clip
+from .core.devices import gpu
+from .core.engines import choose_engine
+from .core.errors import UserError
+from .core.prompts import NEGATIVE, POSITIVE, Prompt, parse_box, parse_points, prompts_from_json, validate
+
+NAME = "segment"
+TITLE = "Segment"
+SAM2_MODEL = "sam2.1-tiny"
+
+
+@dataclass
+class SegmentResult:
+    objects: dict[int, np.ndarray]      # object id -> (T,H,W) bool
+    engine: str = "classic"
+    notice: str | None = None
+
+
+def refine_masks(masks: np.ndarray, grow: int = 0, shape: str = "mask") -> np.ndarray:
+    """VIVID's mask augmentations: grow (+) / shrink (−) by pixels, then the mask, its convex hull or its box."""
+    masks = M.dilate(masks, grow) if grow > 0 else M.erode(masks, -grow) if grow < 0 else masks
+    return {"mask": lambda m: m, "hull": M.hull, "box": M.box}[shape](masks)
+
+
+def run(clip: Clip, prompts: list[Prompt], *, engine: str = "auto", grow: int = 0, shape: str = "mask",
+        model: str = SAM2_MODEL, registry=None, progress=None) -> SegmentResult:
+    """Track every prompted object through the clip, both directions from its prompted frames."""
+    validate(prompts, clip.num_frames, clip.height, clip.width)
+    chosen, notice = choose_engine(engine, [model], registry)
+    if chosen == "diffusion":
+        objects = _segment_sam2(clip.frames, prompts, model=model, registry=registry, progress=progress)
+    else:
+        objects = _segment_classic(clip.frames, prompts, progress=progress)
+    objects = {i: refine_masks(m, grow, shape) for i, m in objects.items()}
+    return SegmentResult(objects, chosen, notice)
+
+
+def _sam2_seconds(frames, prompts, **_):
+    return 20 + 0.1 * len(frames)
+
+
+@gpu(duration=_sam2_seconds)
+def _segment_sam2(frames, prompts, *, model, registry, progress):
+    from .diffusion.sam2_video import segment_video
+
+    return segment_video(frames, prompts, model=model, registry=registry, progress=progress)
+
+
+def _prompt_mask(frame: np.ndarray, prompt: Prompt) -> np.ndarray:
+    from .classic.track import first_mask
+
+    if prompt.mask is not None:
+        return np.asarray(prompt.mask, bool)
+    return first_mask(frame, box=prompt.box, points=[(int(x), int(y), int(label)) for x, y, label in prompt.points])
+
+
+def _segment_classic(frames, prompts, progress=None) -> dict[int, np.ndarray]:
+    """Each object: a first mask on each prompted frame; every frame is tracked from its nearest prompted frame
+    (so a refinement on a later frame takes over from there)."""
+    from .classic.track import track
+
+    merged: dict[tuple[int, int], Prompt] = {}
+    for p in prompts:
+        into = merged.setdefault((p.object_id, p.frame), Prompt(p.frame, p.object_id))
+        into.points += list(p.points)
+        into.box = p.box if p.box is not None else into.box
+        into.mask = p.mask if p.mask is not None else into.mask
+    count = len(frames)
+    objects = {}
+    ids = sorted({object_id for object_id, _ in merged})
+    for n, object_id in enumerate(ids):
+        keys = sorted(frame for oid, frame in merged if oid == object_id)
+        out = np.zeros(frames.shape[:3], bool)
+        for k, frame in enumerate(keys):
+            lo = 0 if k == 0 else (keys[k - 1] + frame) // 2 + 1
+            hi = count if k == len(keys) - 1 else (frame + keys[k + 1]) // 2 + 1
+            prompt = merged[(object_id, frame)]
+            first = _prompt_mask(frames[frame], prompt)
+            if not first.any():
+                raise UserError(f"No object found from the clicks on frame {frame}: click inside the object, "
+                                "or draw a box around it.")
+
+            def sub_progress(fraction, desc="", n=n, k=k):
+                if progress:
+                    progress((n + (k + fraction) / len(keys)) / len(ids), f"tracking object {object_id}")
+
+            out[lo:hi] = track(frames[lo:hi], frame - lo, first, progress=sub_progress)
+        objects[object_id] = out
+    return objects
+
+
+def preview(frame: np.ndarray, prompt: Prompt, *, engine: str = "auto", model: str = SAM2_MODEL,
+            registry=None) -> np.ndarray:
+    """The mask one object's clicks give on their frame (what the user sees while clicking)."""
+    validate([Prompt(0, prompt.object_id, prompt.points, prompt.box, prompt.mask)], 1, *frame.shape[:2])
+    chosen, _ = choose_engine(engine, [model], registry)
+    if chosen == "diffusion":
+        from .diffusion.sam2_video import preview_mask
+
+        return preview_mask(frame, prompt, model=model, registry=registry)
+    return _prompt_mask(frame, prompt)
+
+
+def save_masks(objects: dict[int, np.ndarray], clip: Clip, folder: Path) -> list[str]:
+    """Downloads: a PNG zip (object_N/00000.png, 0/255) and a mask video per object."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    archive_path = folder / "masks.zip"
+    with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for object_id, masks in sorted(objects.items()):
+            for t, m in enumerate(masks):
+                archive.writestr(f"object_{object_id}/{t:05d}.png", _mask_png(m))
+    files.append(str(archive_path))
+    for object_id, masks in sorted(objects.items()):
+        files.append(str(write_clip(mask_clip(masks, clip), folder / f"mask_object_{object_id}.mp4")))
+    return files
+
+
+def _mask_png(mask: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_masks(masks: np.ndarray, clip: Clip, target: str, frame_names: list[str] | None = None) -> Path:
+    """A mask video, or (target ending in /) a folder of 0/255 greyscale PNGs named like the input frames."""
+    if not target.endswith("/"):
+        return write_clip(mask_clip(masks, clip), target)
+    folder = Path(target)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = frame_names or [f"{t:05d}" for t in range(len(masks))]
+    for name, mask in zip(names, masks):
+        (folder / f"{name}.png").write_bytes(_mask_png(mask))
+    return folder
+
+
+def mask_clip(masks: np.ndarray, clip: Clip) -> Clip:
+    """A 0/255 mask video with the clip's fps (no audio)."""
+    return Clip(np.repeat(masks[..., None].astype(np.uint8) * 255, 3, axis=3), clip.fps, name=clip.name)
+
+
+# ---- UI ---------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=2)
+def _cached_clip(path: str) -> Clip:
+    """Clicking through frames must not re-decode the video each time (a process cache, not session state)."""
+    from .core import ui
+
+    return ui.load_video(path)
+
+
+def render(hub) -> None:
+    import gradio as gr
+
+    from .core import ui
+
+    clicks = gr.State([])          # [{"frame", "object_id", "points": [[x, y, label]], "box"}] — small
+    corner = gr.State(None)        # first corner of a box being drawn
+    with gr.Row():
+        with gr.Column():
+            video = gr.Video(label="Video", sources=["upload"], elem_id="segment-video")
+            frame_index = gr.Slider(0, 1, 0, step=1, label="Frame to click on", elem_id="segment-frame")
+            image = gr.Image(label="Click the object (overlay = current mask)", interactive=False, type="numpy",
+                             elem_id="segment-image")
+            with gr.Row():
+                mode = gr.Radio(["object (+)", "background (−)", "box corners"], value="object (+)",
+                                label="A click adds", elem_id="segment-mode")
+                object_id = gr.Number(1, precision=0, minimum=1, label="Object id")
+                clear = gr.Button("Clear clicks")
+            with gr.Accordion("Draw or upload a mask instead", open=False):
+                editor = gr.ImageEditor(label="Paint the object on this frame", type="numpy",
+                                        brush=gr.Brush(colors=["#ff3030"], color_mode="fixed"))
+                use_drawing = gr.Button("Use the drawing for this object")
+                upload = gr.File(label="Mask video, image, or zip of frames (one object)",
+                                 file_types=["video", "image", ".zip"])
+            with gr.Row():
+                grow = gr.Slider(-20, 40, 0, step=1, label="Grow (+) / shrink (−) px")
+                shape = gr.Radio(["mask", "hull", "box"], value="mask", label="Mask shape")
+            engine = ui.engine_input(NAME)
+            prompts_json = gr.Textbox(label="Prompts (JSON)", visible=False)
+            button = gr.Button("Track", variant="primary", elem_id="segment-run")
+        with gr.Column():
+            overlay_video = gr.Video(label="Tracked masks", elem_id="segment-result")
+            downloads = gr.File(label="Masks: PNG zip and mask video per object", file_count="multiple")
+            status = gr.Markdown()
+
+    def show_frame(video_value, index, prompts):
+        if not video_value:
+            return gr.update(), None, gr.update()
+        clip = _cached_clip(ui._path_of(video_value))
+        index = int(min(max(index or 0, 0), clip.num_frames - 1))
+        frame = clip.frames[index]
+        return _overlay_prompts(frame, index, prompts, engine_name="classic"), frame, \
+            gr.update(maximum=max(clip.num_frames - 1, 1))
+
+    @ui.user_errors
+    def on_upload(video_value):
+        if not video_value:
+            return gr.update(), None, gr.update(), [], ""
+        clip = _cached_clip(ui._path_of(video_value))
+        return (clip.frames[0], clip.frames[0], gr.update(value=0, maximum=max(clip.num_frames - 1, 1)), [],
+                f"{clip.num_frames} frames, {clip.width}x{clip.height}, {float(clip.fps):.3g} fps")
+
+    @ui.user_errors
+    def on_click(video_value, index, prompts, click_mode, obj, first_corner, engine_name, evt: gr.SelectData):
+        if not video_value:
+            raise UserError("Upload a video first.")
+        clip = _cached_clip(ui._path_of(video_value))
+        index = int(index or 0)
+        x, y = evt.index
+        prompts = [dict(p) for p in prompts]
+        entry = next((p for p in prompts if p["frame"] == index and p["object_id"] == int(obj)), None)
+        if entry is None:
+            entry = {"frame": index, "object_id": int(obj), "points": [], "box": None}
+            prompts.append(entry)
+        if click_mode == "box corners":
+            if first_corner is None:
+                return gr.update(), prompts, (x, y), "Now click the opposite corner of the box."
+            x0, y0 = first_corner
+            entry["box"] = [min(x0, x), min(y0, y), max(x0, x) + 1, max(y0, y) + 1]
+            first_corner = None
+        else:
+            entry["points"] = entry["points"] + [[x, y, POSITIVE if click_mode.startswith("object") else NEGATIVE]]
+        try:
+            picture = _overlay_prompts(clip.frames[index], index, prompts, engine_name)
+        except UserError as exc:      # e.g. only background clicks so far: show them, say what is missing
+            picture = _overlay_prompts(clip.frames[index], index, prompts, None)
+            return picture, prompts, first_corner, str(exc)
+        return picture, prompts, first_corner, ""
+
+    @ui.user_errors
+    def on_drawing(video_value, index, drawing, obj, prompts):
+        if drawing is None or not video_value:
+            raise UserError("Paint over the object first.")
+        layers = [layer for layer in drawing.get("layers") or [] if layer is not None]
+        painted = np.zeros(np.asarray(drawing["background"]).shape[:2], bool)
+        for layer in layers:
+            painted |= M.binarize(np.asarray(layer)[..., 3] if np.asarray(layer).shape[-1] == 4 else layer)
+        if not painted.any():
+            raise UserError("The drawing is empty: paint over the object.")
+        prompts = [p for p in prompts if not (p["frame"] == int(index) and p["object_id"] == int(obj))]
+        prompts.append({"frame": int(index), "object_id": int(obj), "points": [], "box": None,
+                        "mask": _save_drawn_mask(painted)})
+        clip = _cached_clip(ui._path_of(video_value))
+        return _overlay_prompts(clip.frames[int(index)], int(index), prompts, "classic"), prompts
+
+    @ui.user_errors
+    def handle(video, prompts, engine, grow, shape, progress=gr.Progress()):
+        clip = ui.load_video(video)
+        out = run(clip, prompts_from_json(prompts), engine=engine, grow=int(grow), shape=shape,
+                  progress=ui.progress_callback(progress))
+        return _finish(clip, out)
+
+    @ui.user_errors
+    def handle_ui(video, prompts, upload_file, engine, grow, shape, state, progress=gr.Progress()):
+        clip = _cached_clip(ui._path_of(video)) if video else ui.load_video(video)
+        if upload_file:
+            objects = {1: refine_masks(ui.load_mask_files([upload_file], clip)[0], int(grow), shape)}
+            out = SegmentResult(objects, "upload")
+        else:
+            out = run(clip, [_prompt_from_dict(p) for p in prompts], engine=engine, grow=int(grow), shape=shape,
+                      progress=ui.progress_callback(progress))
+        ui.notify(out.notice)
+        result, files = _finish(clip, out)
+        return result, files, _session_state(out.objects, video), f"Tracked {len(out.objects)} object(s) " \
+            f"with the {out.engine} engine; the Remove tab can use them now."
+
+    def _finish(clip, out):
+        folder = ui.output_dir()
+        overlay = clip.with_frames(M.overlay_objects(clip.frames, out.objects))
+        return ui.save_video(overlay, folder, f"{clip.name or 'clip'}_masks"), save_masks(out.objects, clip, folder)
+
+    def _session_state(objects, video_value):
+        folder = ui.output_dir()
+        return {"video": ui._path_of(video_value), "objects": str(M.save_objects(folder / "objects.npz", objects)),
+                "ids": sorted(objects)}
+
+    video.change(on_upload, video, [image, editor, frame_index, clicks, status], api_visibility="undocumented")
+    frame_index.release(show_frame, [video, frame_index, clicks], [image, editor, frame_index],
+                        api_visibility="undocumented")
+    image.select(on_click, [video, frame_index, clicks, mode, object_id, corner, engine],
+                 [image, clicks, corner, status], api_visibility="undocumented")
+    clear.click(lambda: ([], None, ""), None, [clicks, corner, status], api_visibility="undocumented").then(
+        show_frame, [video, frame_index, clicks], [image, editor, frame_index], api_visibility="undocumented")
+    use_drawing.click(on_drawing, [video, frame_index, editor, object_id, clicks], [image, clicks],
+                      api_visibility="undocumented")
+    button.click(handle_ui, [video, clicks, upload, engine, grow, shape, hub.objects],
+                 [overlay_video, downloads, hub.objects, status], api_visibility="undocumented",
+                 concurrency_limit=1)
+    # The API endpoint: prompts as JSON, so gradio_client users need no clicks.
+    gr.Button(visible=False).click(handle, [video, prompts_json, engine, grow, shape], [overlay_video, downloads],
+                                   api_name=NAME, concurrency_limit=1)
+    gr.Examples([[str(ui.EXAMPLES / "tennis.mp4")], [str(ui.EXAMPLES / "dogs-jump.mp4")],
+                 [str(ui.EXAMPLES / "bedroom.mp4")]], [video], label="Examples")
+
+
+def _save_drawn_mask(mask: np.ndarray) -> str:
+    from .core import ui
+
+    path = ui.output_dir() / "drawn.png"
+    from PIL import Image
+
+    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+    return str(path)
+
+
+def _prompt_from_dict(item: dict) -> Prompt:
+    mask = None
+    if item.get("mask"):
+        from PIL import Image
+
+        mask = np.asarray(Image.open(item["mask"])) > 127
+    return Prompt(int(item["frame"]), int(item["object_id"]), [tuple(p) for p in item.get("points", [])],
+                  tuple(item["box"]) if item.get("box") else None, mask)
+
+
+def _overlay_prompts(frame: np.ndarray, index: int, prompts: list[dict], engine_name: str | None) -> np.ndarray:
+    """The frame with each object's preview mask (if an engine is given) and its clicks / box drawn on it."""
+    import cv2
+
+    out = frame.copy()
+    here = [p for p in prompts if p["frame"] == index]
+    if engine_name:
+        objects = {p["object_id"]: preview(frame, _prompt_from_dict({**p, "frame": 0}), engine=engine_name)
+                   for p in here}
+        out = M.overlay_objects(out, objects)
+    radius = max(3, min(frame.shape[:2]) // 80)
+    for p in here:
+        for x, y, label in p["points"]:
+            cv2.circle(out, (int(x), int(y)), radius, (40, 220, 40) if label == POSITIVE else (230, 40, 40), -1)
+            cv2.circle(out, (int(x), int(y)), radius, (255, 255, 255), 1)
+        if p.get("box"):
+            x0, y0, x1, y1 = (int(v) for v in p["box"])
+            cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (255, 220, 0), 2)
+    return out
+
+
+# ---- CLI --------------------------------------------------------------------------------------------------
+def add_cli(subparsers) -> None:
+    from .core import cli
+
+    parser = subparsers.add_parser(NAME, help="segment an object from a box or clicks and track it",
+                                   description="Make object masks: a box or clicks on one frame, tracked through "
+                                               "the whole clip in both directions. OUT is a mask video (.mp4) or a "
+                                               "folder ending in / of 0/255 PNGs named like the frames.")
+    cli.add_io_arguments(parser)
+    prompt = parser.add_mutually_exclusive_group(required=True)
+    prompt.add_argument("--box", metavar="x0,y0,x1,y1", help="box around the object, in pixels")
+    prompt.add_argument("--points", metavar='"x,y,label;..."', help="clicks: label 1 = object, 0 = background")
+    prompt.add_argument("--prompts", metavar="JSON", help='several objects/frames: [{"frame":0,"object_id":1,'
+                                                           '"points":[[x,y,1]],"box":[x0,y0,x1,y1]}]')
+    parser.add_argument("--frame", type=int, default=0, help="frame the box/clicks are on (default 0)")
+    parser.add_argument("--object-id", type=int, default=1, help="id of the object (default 1)")
+    parser.add_argument("--grow", type=int, default=0, help="grow (+) or shrink (−) the masks by pixels")
+    parser.add_argument("--shape", choices=["mask", "hull", "box"], default="mask", help="mask shape augmentation")
+    parser.add_argument("--model", default=SAM2_MODEL, help="SAM2 registry model (sam2.1-tiny ... sam2.1-large)")
+    parser.set_defaults(handler=main_cli)
+
+
+def main_cli(args) -> int:
+    from .core import cli
+
+    clip = cli.read_input(args)
+    if args.prompts:
+        prompts = prompts_from_json(args.prompts)
+    else:
+        prompts = [Prompt(args.frame, args.object_id, parse_points(args.points) if args.points else [],
+                          parse_box(args.box) if args.box else None)]
+    show = cli.progress_printer(args.quiet)
+    out = run(clip, prompts, engine=args.engine, grow=args.grow, shape=args.shape, model=args.model, progress=show)
+    cli.finish_progress(args.quiet)
+    cli.notice(out.notice)
+    output = args.output
+    source = Path(args.input)
+    names = [f.stem for f in list_frame_files(source)] if source.is_dir() else None
+    for object_id, masks in sorted(out.objects.items()):
+        target = output
+        if len(out.objects) > 1:      # several objects: one output per object, named after its id
+            if output.endswith("/"):
+                target = output.rstrip("/") + f"_object{object_id}/"
+            else:
+                path = Path(output)
+                target = str(path.with_name(f"{path.stem}_object{object_id}{path.suffix}"))
+        written = write_masks(masks, clip, target, names)
+        if not args.quiet:
+            print(written)
+    return 0
