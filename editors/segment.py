@@ -5,7 +5,6 @@ first mask + optical-flow tracking both ways). The masks it makes are offered to
 """
 from __future__ import annotations
 
-import functools
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,14 +158,6 @@ def mask_clip(masks: np.ndarray, clip: Clip) -> Clip:
 
 
 # ---- UI ---------------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=2)
-def _cached_clip(path: str) -> Clip:
-    """Clicking through frames must not re-decode the video each time (a process cache, not session state)."""
-    from .core import ui
-
-    return ui.load_video(path)
-
-
 def render(hub) -> None:
     import gradio as gr
 
@@ -205,7 +196,7 @@ def render(hub) -> None:
     def show_frame(video_value, index, prompts):
         if not video_value:
             return gr.update(), None, gr.update()
-        clip = _cached_clip(ui._path_of(video_value))
+        clip = ui.cached_clip(video_value)
         index = int(min(max(index or 0, 0), clip.num_frames - 1))
         frame = clip.frames[index]
         return _overlay_prompts(frame, index, prompts, engine_name="classic"), frame, \
@@ -215,7 +206,7 @@ def render(hub) -> None:
     def on_upload(video_value):
         if not video_value:
             return gr.update(), None, gr.update(), [], ""
-        clip = _cached_clip(ui._path_of(video_value))
+        clip = ui.cached_clip(video_value)
         return (clip.frames[0], clip.frames[0], gr.update(value=0, maximum=max(clip.num_frames - 1, 1)), [],
                 f"{clip.num_frames} frames, {clip.width}x{clip.height}, {float(clip.fps):.3g} fps")
 
@@ -223,7 +214,7 @@ def render(hub) -> None:
     def on_click(video_value, index, prompts, click_mode, obj, first_corner, engine_name, evt: gr.SelectData):
         if not video_value:
             raise UserError("Upload a video first.")
-        clip = _cached_clip(ui._path_of(video_value))
+        clip = ui.cached_clip(video_value)
         index = int(index or 0)
         x, y = evt.index
         prompts = [dict(p) for p in prompts]
@@ -259,7 +250,7 @@ def render(hub) -> None:
         prompts = [p for p in prompts if not (p["frame"] == int(index) and p["object_id"] == int(obj))]
         prompts.append({"frame": int(index), "object_id": int(obj), "points": [], "box": None,
                         "mask": _save_drawn_mask(painted)})
-        clip = _cached_clip(ui._path_of(video_value))
+        clip = ui.cached_clip(video_value)
         return _overlay_prompts(clip.frames[int(index)], int(index), prompts, "classic"), prompts
 
     @ui.user_errors
@@ -271,7 +262,7 @@ def render(hub) -> None:
 
     @ui.user_errors
     def handle_ui(video, prompts, upload_file, engine, grow, shape, state, progress=gr.Progress()):
-        clip = _cached_clip(ui._path_of(video)) if video else ui.load_video(video)
+        clip = ui.cached_clip(video) if video else ui.load_video(video)
         if upload_file:
             objects = {1: refine_masks(ui.load_mask_files([upload_file], clip)[0], int(grow), shape)}
             out = SegmentResult(objects, "upload")

@@ -95,6 +95,16 @@ def load_video(value) -> Clip:
     return read_clip(path, limits=ClipLimits.from_env())
 
 
+def cached_clip(value) -> Clip:
+    """The decoded clip for previews: clicking through frames must not decode the video again each time."""
+    return _cached_clip(_path_of(value))
+
+
+@functools.lru_cache(maxsize=2)     # a process cache of the last clips, not per-session state
+def _cached_clip(path: str) -> Clip:
+    return load_video(path)
+
+
 def load_mask_files(files, clip: Clip) -> list[np.ndarray]:
     """Each uploaded file is one object: a mask video, one image (all frames) or a zip of per-frame images."""
     objects = []

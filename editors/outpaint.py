@@ -1,0 +1,246 @@
+"""Outpaint editor: extend the frame on any side or to any aspect ratio (M3DDM, seed 002).
+
+The original pixels stay bit-identical; the new area comes from other frames where a pan showed it and a
+stable fallback (classic), or from Wan2.1-VACE run on M3DDM's hybrid coarse-to-fine schedule (diffusion):
+sparse keyframes over the whole clip first, then the frames between them with finished keyframes as guides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .core.clip import Clip
+from .core.devices import gpu
+from .core.engines import choose_engine
+
+NAME = "outpaint"
+TITLE = "Outpaint"
+DIFFUSION_MODEL = "vace-1.3b"
+RATIO_PRESETS = ["9:16", "1:1", "4:5", "16:9", "21:9"]
+
+
+@dataclass
+class OutpaintResult:
+    clip: Clip
+    canvas: object                  # classic.outpaint.Canvas
+    engine: str = "classic"
+    notice: str | None = None
+
+
+def plan(clip: Clip, **size):
+    """The canvas for this clip from width/height, ratio or per-side pixels, plus the anchor."""
+    from .classic.outpaint import plan_canvas
+
+    return plan_canvas(clip.width, clip.height, **size)
+
+
+def run(clip: Clip, *, width=None, height=None, ratio=None, left=0, right=0, top=0, bottom=0, anchor="center",
+        engine: str = "auto", steps: int = 25, guidance: float = 5.0, seed: int = 0, prompt: str = "",
+        window: int = 17, model: str = DIFFUSION_MODEL, registry=None, progress=None) -> OutpaintResult:
+    canvas = plan(clip, width=width, height=height, ratio=ratio, left=left, right=right, top=top, bottom=bottom,
+                  anchor=anchor)
+    chosen, notice = choose_engine(engine, [model], registry)
+    if chosen == "diffusion":
+        frames = _outpaint_diffusion(clip.frames, canvas, steps=steps, guidance=guidance, seed=seed, prompt=prompt,
+                                     window=window, model=model, registry=registry, progress=progress)
+    else:
+        from .classic.outpaint import outpaint
+
+        frames = outpaint(clip.frames, canvas, progress=progress)
+    return OutpaintResult(clip.with_frames(frames), canvas, chosen, notice)
+
+
+def place_on_canvas(frames: np.ndarray, canvas, fill: int = 127) -> tuple[np.ndarray, np.ndarray]:
+    """(canvas frames with the originals placed and `fill` elsewhere, new-area mask (T, H, W) bool)."""
+    count, h, w = frames.shape[:3]
+    placed = np.full((count, canvas.height, canvas.width, 3), fill, np.uint8)
+    placed[:, canvas.top:canvas.top + h, canvas.left:canvas.left + w] = frames
+    new_area = np.ones((count, canvas.height, canvas.width), bool)
+    new_area[:, canvas.top:canvas.top + h, canvas.left:canvas.left + w] = False
+    return placed, new_area
+
+
+def _diffusion_seconds(frames, canvas, *, steps=25, **_):
+    from .diffusion.vace import estimate_seconds
+
+    return estimate_seconds(len(frames), canvas.height, canvas.width, steps) * 1.3   # guides add frames
+
+
+@gpu(duration=_diffusion_seconds)
+def _outpaint_diffusion(frames, canvas, *, steps, guidance, seed, prompt, window, model, registry, progress):
+    """Run VACE over the coarse-to-fine stages; each window holds its frames to generate plus finished guide
+    frames (unmasked), in time order; only the new area of generated frames is taken."""
+    from .diffusion import vace
+    from .diffusion.schedule import plan_coarse_to_fine
+
+    result, new_area = place_on_canvas(frames, canvas)
+    stages = plan_coarse_to_fine(len(frames), window)
+    total = sum(len(stage.windows) for stage in stages)
+    done = 0
+    for stage in stages:
+        for generate, guides in zip(stage.windows, stage.guides):
+            order = sorted(set(generate) | set(guides))
+            mask = new_area[order].astype(np.float32)
+            mask[[i for i, t in enumerate(order) if t not in set(generate)]] = 0.0    # guides are finished
+
+            def step_progress(fraction, desc="", done=done, name=stage.name):
+                if progress:
+                    progress((done + fraction) / total, f"{name}: {desc}")
+
+            generated = vace.generate(result[order], mask, prompt=prompt, steps=steps, guidance=guidance,
+                                      seed=seed + done, max_window=vace.window_length(len(order), 10**6),
+                                      model=model, registry=registry, progress=step_progress)
+            for i, t in enumerate(order):
+                if t in generate:
+                    result[t][new_area[t]] = generated[i][new_area[t]]
+            done += 1
+    return result
+
+
+# ---- UI ---------------------------------------------------------------------------------------------------
+def _size_arguments(ratio_choice, custom_ratio, width, height, left, right, top, bottom, how):
+    """The UI's 'how' radio picks one way of saying the size; the others are ignored."""
+    if how == "aspect ratio":
+        return {"ratio": custom_ratio if ratio_choice == "custom" else ratio_choice}
+    if how == "width × height":
+        return {"width": int(width) or None, "height": int(height) or None}
+    return {"left": int(left or 0), "right": int(right or 0), "top": int(top or 0), "bottom": int(bottom or 0)}
+
+
+def canvas_preview(frame: np.ndarray, canvas) -> np.ndarray:
+    """The first frame where it will sit, the new area as a checkerboard."""
+    h, w = frame.shape[:2]
+    yy, xx = np.mgrid[:canvas.height, :canvas.width]
+    board = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 200, 150).astype(np.uint8)
+    preview = np.repeat(board, 3, axis=2)
+    preview[canvas.top:canvas.top + h, canvas.left:canvas.left + w] = frame
+    return preview
+
+
+def render(hub) -> None:
+    import gradio as gr
+
+    from .core import ui
+
+    with gr.Row():
+        with gr.Column():
+            video = gr.Video(label="Video", sources=["upload"], elem_id="outpaint-video")
+            how = gr.Radio(["aspect ratio", "width × height", "pixels per side"], value="aspect ratio",
+                           label="New size by")
+            with gr.Row():
+                ratio = gr.Dropdown(RATIO_PRESETS + ["custom"], value="9:16", label="Aspect ratio")
+                custom_ratio = gr.Textbox("2:3", label="Custom ratio (w:h)")
+            with gr.Row():
+                width = gr.Number(0, precision=0, label="Width")
+                height = gr.Number(0, precision=0, label="Height")
+            with gr.Row():
+                left = gr.Number(0, precision=0, label="Left px")
+                right = gr.Number(0, precision=0, label="Right px")
+                top = gr.Number(0, precision=0, label="Top px")
+                bottom = gr.Number(0, precision=0, label="Bottom px")
+            anchor = gr.Dropdown(["center", "left", "right", "top", "bottom", "top-left", "top-right",
+                                  "bottom-left", "bottom-right"], value="center", label="Where the original sits")
+            preview = gr.Image(label="Canvas preview", interactive=False, type="numpy")
+            engine = ui.engine_input(NAME)
+            with gr.Accordion("Diffusion settings", open=False):
+                steps = gr.Slider(1, 50, 25, step=1, label="Steps")
+                guidance = gr.Slider(1.0, 10.0, 5.0, step=0.5, label="Guidance")
+                seed = gr.Number(0, precision=0, label="Seed")
+                prompt = gr.Textbox("", label="Prompt (optional: describe the scene)")
+            button = gr.Button("Outpaint", variant="primary", elem_id="outpaint-run")
+        with gr.Column():
+            result = gr.Video(label="Result", elem_id="outpaint-result")
+            compare = gr.ImageSlider(label="Before / after (middle frame)", type="numpy")
+            info = gr.Markdown()
+
+    size_inputs = [ratio, custom_ratio, width, height, left, right, top, bottom, how]
+
+    def show_canvas(video_value, *values):
+        if not video_value:
+            return None, ""
+        try:
+            clip = ui.cached_clip(video_value)
+            *size, anchor_value = values
+            canvas = plan(clip, **_size_arguments(*size), anchor=anchor_value)
+        except Exception as exc:           # a half-typed size: say why, keep the last preview
+            return gr.update(), f"⚠️ {exc}"
+        return canvas_preview(clip.frames[0], canvas), \
+            f"{clip.width}×{clip.height} → **{canvas.width}×{canvas.height}**, original at ({canvas.left}, {canvas.top})"
+
+    for component in [video, anchor] + size_inputs:
+        component.change(show_canvas, [video] + size_inputs + [anchor], [preview, info], api_visibility="undocumented")
+
+    @ui.user_errors
+    def handle(video, ratio, width, height, left, right, top, bottom, anchor, engine, steps, guidance, seed, prompt,
+               progress=gr.Progress()):
+        clip = ui.load_video(video)
+        size = {"ratio": ratio} if ratio else {}
+        if int(width or 0) or int(height or 0):
+            size = {**size, "width": int(width) or None, "height": int(height) or None}
+        if any(int(v or 0) for v in (left, right, top, bottom)):
+            size = {**size, "left": int(left or 0), "right": int(right or 0), "top": int(top or 0),
+                    "bottom": int(bottom or 0)}
+        out = run(clip, **size, anchor=anchor, engine=engine, steps=int(steps), guidance=float(guidance),
+                  seed=int(seed or 0), prompt=prompt or "", progress=ui.progress_callback(progress))
+        ui.notify(out.notice)
+        folder = ui.output_dir()
+        middle = clip.num_frames // 2
+        return (ui.save_video(out.clip, folder, f"{clip.name or 'clip'}_{out.canvas.width}x{out.canvas.height}"),
+                (canvas_preview(clip.frames[middle], out.canvas), out.clip.frames[middle]))
+
+    @ui.user_errors
+    def handle_ui(video, ratio, custom_ratio, width, height, left, right, top, bottom, how, anchor, engine, steps,
+                  guidance, seed, prompt, progress=gr.Progress()):
+        size = _size_arguments(ratio, custom_ratio, width, height, left, right, top, bottom, how)
+        return handle(video, size.get("ratio"), size.get("width"), size.get("height"), size.get("left"),
+                      size.get("right"), size.get("top"), size.get("bottom"), anchor, engine, steps, guidance, seed,
+                      prompt, progress)
+
+    settings = [anchor, engine, steps, guidance, seed, prompt]
+    button.click(handle_ui, [video] + size_inputs + settings, [result, compare], api_visibility="undocumented",
+                 concurrency_limit=1)
+    api_ratio = gr.Textbox(visible=False)
+    gr.Button(visible=False).click(handle, [video, api_ratio, width, height, left, right, top, bottom] + settings,
+                                   [result, compare], api_name=NAME, concurrency_limit=1)
+    gr.Examples([[str(ui.EXAMPLES / "tennis.mp4")], [str(ui.EXAMPLES / "schoolgirls.mp4")]], [video],
+                label="Examples")
+
+
+# ---- CLI --------------------------------------------------------------------------------------------------
+def add_cli(subparsers) -> None:
+    from .core import cli
+
+    parser = subparsers.add_parser(NAME, help="extend the frame to a new size or aspect ratio",
+                                   description="Outpaint: grow the frame to WIDTHxHEIGHT, to an aspect ratio, or by "
+                                               "pixels per side. The original pixels stay exactly as they are.")
+    cli.add_io_arguments(parser)
+    size = parser.add_argument_group("new size (one way)")
+    size.add_argument("--width", type=int, help="new frame width (with --height; a missing one keeps the source's)")
+    size.add_argument("--height", type=int, help="new frame height")
+    size.add_argument("--ratio", help="target aspect ratio, e.g. 9:16, 1:1, 4:5, 16:9, 21:9 or 1.5")
+    for side in ("left", "right", "top", "bottom"):
+        size.add_argument(f"--{side}", type=int, default=0, metavar="PX", help=f"pixels to add on the {side}")
+    parser.add_argument("--anchor", default="center",
+                        help="where the original sits: center (default), left, right, top, bottom, top-left ...")
+    parser.add_argument("--window", type=int, default=17, help="diffusion: frames per window (4k+1)")
+    cli.add_diffusion_arguments(parser)
+    parser.set_defaults(handler=main_cli)
+
+
+def main_cli(args) -> int:
+    from .core import cli
+    from .core.clip import write_clip
+
+    clip = cli.read_input(args)
+    show = cli.progress_printer(args.quiet)
+    out = run(clip, width=args.width, height=args.height, ratio=args.ratio, left=args.left, right=args.right,
+              top=args.top, bottom=args.bottom, anchor=args.anchor, engine=args.engine, steps=args.steps,
+              guidance=args.guidance, seed=args.seed, prompt=args.prompt, window=args.window, model=args.model,
+              progress=show)
+    cli.finish_progress(args.quiet)
+    cli.notice(out.notice)
+    written = write_clip(out.clip, args.output)
+    if not args.quiet:
+        print(written)
+    return 0
