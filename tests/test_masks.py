@@ -1,0 +1,105 @@
+"""Masks and trimasks: loading in every form, resizing, clear errors, morphology, trimask, overlay."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from editors.core import masks as M
+from editors.core.clip import Clip, write_clip
+from editors.core.errors import UserError
+
+
+def square(count=3, height=20, width=30):
+    masks = np.zeros((count, height, width), bool)
+    for t in range(count):
+        masks[t, 5:12, 5 + t:15 + t] = True
+    return masks
+
+
+def test_one_image_applies_to_all_frames_and_is_resized(tmp_path):
+    image = np.zeros((10, 15), np.uint8)
+    image[2:6, 3:9] = 255
+    Image.fromarray(image).save(tmp_path / "m.png")
+    masks = M.load_masks(tmp_path / "m.png", 4, 20, 30)
+    assert masks.shape == (4, 20, 30) and masks.dtype == bool
+    assert masks[0, 4:12, 6:18].all() and not masks[0, :4].any()
+    assert (masks == masks[0]).all()
+
+
+def test_folder_of_palette_pngs_and_rgba_alpha(tmp_path):
+    for t in range(3):
+        labels = np.zeros((20, 30), np.uint8)
+        labels[5:10, 5:10] = 2                               # DAVIS-style palette id
+        image = Image.fromarray(labels, mode="L").convert("P")
+        image.save(tmp_path / f"{t:05d}.png")
+    masks = M.load_masks(tmp_path, 3, 20, 30)
+    assert masks[:, 5:10, 5:10].all() and masks.sum() == 3 * 25
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[2:4, 2:4, 3] = 255
+    assert M.binarize(rgba).sum() == 4                      # alpha, not colour, marks the object
+
+
+def test_mask_video(tmp_path):
+    masks = square(count=5)
+    frames = np.repeat(masks[..., None].astype(np.uint8) * 255, 3, axis=3)
+    write_clip(Clip(frames, Fraction(24)), tmp_path / "m.mp4")
+    loaded = M.load_masks(tmp_path / "m.mp4", 5, 20, 30)
+    assert (loaded != masks).mean() < 0.02
+
+
+def test_mismatched_count_and_missing_file_are_clear_errors(tmp_path):
+    with pytest.raises(UserError, match="3 frames but the clip has 5"):
+        M.load_masks(square(count=3), 5, 20, 30)
+    with pytest.raises(UserError, match="does not exist"):
+        M.load_masks(tmp_path / "nope.png", 5, 20, 30)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no PNG"):
+        M.load_masks(tmp_path / "empty", 5, 20, 30)
+
+
+def test_morphology_and_vivid_augmentations():
+    masks = square()
+    assert M.dilate(masks, 2).sum() > masks.sum() and M.erode(masks, 1).sum() < masks.sum()
+    assert (M.dilate(masks, 2) >= masks).all() and (M.erode(masks, 1) <= masks).all()
+    soft = M.feather(masks, 4)
+    assert soft.dtype == np.float32 and soft[masks].min() == 1.0 and 0 < soft[M.dilate(masks, 2) & ~masks].min() < 1
+    lshape = np.zeros((1, 20, 20), bool)
+    lshape[0, 2:5, 2:15] = lshape[0, 2:15, 2:5] = True
+    assert lshape.sum() < M.hull(lshape).sum() < M.box(lshape).sum() == 13 * 13
+    assert M.bounding_box(lshape[0]) == (2, 2, 15, 15) and M.bounding_box(np.zeros((4, 4), bool)) is None
+
+
+def test_trimask_remove_keep_and_band():
+    remove = square()
+    keep = np.zeros_like(remove)
+    keep[:, 14:18, 0:4] = True
+    tri = M.make_trimask(remove, keep, band=3)
+    assert (tri[remove] == M.REMOVE).all()
+    assert (tri[keep] == M.KEEP).all()
+    band = M.dilate(remove, 3) & ~remove & ~keep
+    assert (tri[band] == M.MAY_CHANGE).all()
+    assert (tri[~M.dilate(remove, 3)] == M.KEEP).all()
+    plain = M.make_trimask(remove, effects=False)
+    assert set(np.unique(plain)) == {M.REMOVE, M.KEEP}
+    assert np.array_equal(M.trimask_from_u8(M.trimask_to_u8(tri)), tri)
+    vace = M.trimask_to_vace(tri, soft=0.5)
+    assert (vace[remove] == 1).all() and (vace[band] == 0.5).all() and (vace[keep] == 0).all()
+
+
+def test_band_is_sized_to_the_object():
+    small, large = np.zeros((1, 200, 200), bool), np.zeros((1, 200, 200), bool)
+    small[0, 10:20, 10:20] = True
+    large[0, 10:110, 10:110] = True
+    assert M.object_band_radius(small) < M.object_band_radius(large)
+
+
+def test_overlay_tints_only_the_object_and_objects_round_trip(tmp_path):
+    frames = np.full((3, 20, 30, 3), 100, np.uint8)
+    masks = square()
+    shown = M.overlay(frames, masks)
+    assert np.array_equal(shown[~masks], frames[~masks]) and not np.array_equal(shown[masks], frames[masks])
+    objects = {1: masks, 4: M.dilate(masks, 1)}
+    loaded = M.load_objects(M.save_objects(tmp_path / "o.npz", objects))
+    assert sorted(loaded) == [1, 4] and all(np.array_equal(loaded[i], objects[i]) for i in objects)
