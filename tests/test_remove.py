@@ -171,3 +171,29 @@ def test_cli_diffusion_without_weights_says_how_to_get_them(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 2 and "Wan-AI/Wan2.1-VACE-1.3B-diffusers" in run.stderr
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_out_of_gpu_memory_retries_smaller_then_says_what_to_do(tiny_registry):
+    import torch
+
+    pipe = tiny_registry.get("vace-1.3b")
+    sizes = []
+    real_call = type(pipe).__call__
+
+    def failing(self, *args, **kwargs):
+        sizes.append((kwargs["height"], kwargs["width"]))
+        if len(sizes) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return real_call(self, *args, **kwargs)
+
+    clip, masks = moving_square_clip(count=5, height=64, width=96)
+    type(pipe).__call__ = failing
+    try:
+        out = vace.generate(clip.frames, masks.astype(np.float32), steps=1, max_area=64 * 96, registry=tiny_registry)
+        assert out.shape == clip.frames.shape
+        assert sizes[1][0] * sizes[1][1] < sizes[0][0] * sizes[0][1]
+        type(pipe).__call__ = lambda self, *a, **k: (_ for _ in ()).throw(torch.OutOfMemoryError("again"))
+        with pytest.raises(UserError, match="ran out of memory"):
+            vace.generate(clip.frames, masks.astype(np.float32), steps=1, registry=tiny_registry)
+    finally:
+        type(pipe).__call__ = real_call

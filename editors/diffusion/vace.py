@@ -13,6 +13,7 @@ import math
 import cv2
 import numpy as np
 
+from ..core.errors import UserError
 from ..core.registry import ModelRegistry, default_registry
 
 DEFAULT_MODEL = "vace-1.3b"
@@ -63,14 +64,34 @@ def _resize(frames: np.ndarray, height: int, width: int, interpolation=cv2.INTER
     return np.stack([cv2.resize(f, (width, height), interpolation=interpolation) for f in frames])
 
 
-def generate(frames: np.ndarray, mask: np.ndarray, *, prompt: str = "", negative_prompt: str = DEFAULT_NEGATIVE,
-             reference_images: list[np.ndarray] | None = None, steps: int = 25, guidance: float = 5.0,
-             seed: int = 0, max_window: int = 81, overlap: int = 8, max_area: int = 832 * 480,
-             model: str = DEFAULT_MODEL, registry: ModelRegistry | None = None, progress=None) -> np.ndarray:
+def generate(frames: np.ndarray, mask: np.ndarray, *, max_area: int = 832 * 480, progress=None,
+             **options) -> np.ndarray:
     """frames (T,H,W,3) uint8 and mask (T,H,W) float in [0,1] (1 = regenerate) -> (T,H,W,3) uint8.
 
     The returned frames are the model's, everywhere; callers composite (keep original pixels where mask is 0).
+    Out of GPU memory: retried at half the area, twice, then a message the user can act on.
+    options: prompt, negative_prompt, reference_images, steps, guidance, seed, max_window, overlap, model, registry.
     """
+    import torch
+
+    area = max_area
+    for _ in range(3):
+        try:
+            return _generate(frames, mask, max_area=area, progress=progress, **options)
+        except torch.OutOfMemoryError:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            area //= 2
+            if progress:
+                progress(0.0, f"out of GPU memory: retrying at {area // 1000}k pixels a frame")
+    raise UserError("The GPU ran out of memory even at a reduced size: try a shorter clip, fewer frames per "
+                    "window, or the classic engine.")
+
+
+def _generate(frames: np.ndarray, mask: np.ndarray, *, prompt: str = "", negative_prompt: str = DEFAULT_NEGATIVE,
+              reference_images: list[np.ndarray] | None = None, steps: int = 25, guidance: float = 5.0,
+              seed: int = 0, max_window: int = 81, overlap: int = 8, max_area: int = 832 * 480,
+              model: str = DEFAULT_MODEL, registry: ModelRegistry | None = None, progress=None) -> np.ndarray:
     import torch
 
     registry = registry or default_registry()
