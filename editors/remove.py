@@ -62,23 +62,25 @@ def run(clip: Clip, remove: list[np.ndarray], keep: list[np.ndarray] = (), *, ef
 
         result = remove_objects(clip.frames, trimask, effects=effects, progress=progress)
         frames, background, changed, layer_mask = result.frames, result.background, result.changed, result.layer_mask
-    object_layers = _layers(clip.frames, background, remove, changed, layer_mask) if layers else []
+    object_layers = _layers(clip.frames, background, remove, layer_mask) if layers else []
     return RemoveResult(clip.with_frames(frames), clip.with_frames(background), changed, object_layers,
                         chosen, notice)
 
 
-def _layers(frames, background, remove, changed, layer_mask) -> list[np.ndarray]:
-    """One RGBA layer per removed object: opaque where the object is, solved alpha on its effect pixels."""
+def _layers(frames, background, remove, layer_mask) -> list[np.ndarray]:
+    """One RGBA layer per removed object from the engine's layer mask (255 = object, opaque; 128 = its effect,
+    alpha solved). Each changed pixel goes to one layer: the first object whose surroundings hold it, the last
+    object takes what is left, so the layers over the background give back the input."""
     from .classic.remove import object_layers
 
     out = []
-    effect = changed & (layer_mask < 255) if layer_mask is not None else changed
-    taken = np.zeros(changed.shape, bool)
-    for masks in remove:
-        # an effect pixel belongs to the nearest object; with one object that is all of them
-        near = M.dilate(masks, M.object_band_radius(masks) * 2) & effect & ~taken
-        hint = np.where(masks, 255, np.where(near, 128, 0)).astype(np.uint8)
-        taken |= near | masks
+    taken = np.zeros(layer_mask.shape, bool)
+    for index, masks in enumerate(remove):
+        mine = ~taken
+        if index < len(remove) - 1:
+            mine &= M.dilate(masks, M.object_band_radius(masks) * 2)
+        hint = np.where(mine, layer_mask, 0).astype(np.uint8)
+        taken |= hint > 0
         out.append(object_layers(frames, background, hint))
     return out
 

@@ -197,3 +197,18 @@ def test_out_of_gpu_memory_retries_smaller_then_says_what_to_do(tiny_registry):
             vace.generate(clip.frames, masks.astype(np.float32), steps=1, registry=tiny_registry)
     finally:
         type(pipe).__call__ = real_call
+
+
+def test_layers_of_two_objects_recompose():
+    clip, masks = moving_square_clip(count=8, width=80)
+    second = np.zeros_like(masks)
+    second[:, 26:36, 50:62] = True
+    out = remove.run(clip, [masks, second], engine="classic", layers=True)
+    assert len(out.layers) == 2
+    composed = out.background.frames.astype(np.float32)
+    for layer in out.layers:
+        alpha = layer[..., 3:].astype(np.float32) / 255
+        composed = layer[..., :3] * alpha + composed * (1 - alpha)
+    mse = np.mean((composed - clip.frames) ** 2)
+    assert 10 * np.log10(255 ** 2 / max(mse, 1e-10)) >= 40
+    assert out.layers[0][..., 3][second].max() == 0, "the second object is not in the first layer"
