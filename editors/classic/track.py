@@ -1,0 +1,513 @@
+"""Classic (CPU, no weights) object segmentation and tracking.
+
+Draft v2: own GrabCut-style graph cut (scipy max-flow) with colour GMMs + a flow-warped shape prior.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from editors.core.errors import UserError
+
+Progress = Callable[[float, str], None] | None
+
+P = {k: float(v) for k, v in (kv.split("=") for kv in os.environ.get("TRACK_P", "").split(",") if kv)}
+
+
+def _p(name, default):
+    return P.get(name, default)
+
+
+# ----------------------------------------------------------------------------------------------- checks
+def _check_frame(frame: np.ndarray) -> None:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise UserError(f"expected an (H, W, 3) uint8 RGB frame, got {getattr(frame, 'shape', type(frame))}")
+
+
+def _check_box(box, H: int, W: int) -> tuple[int, int, int, int]:
+    try:
+        x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+    except (TypeError, ValueError):
+        raise UserError(f"box must be four numbers (x0, y0, x1, y1), got {box!r}") from None
+    if x1 <= x0 or y1 <= y0:
+        raise UserError(f"box {tuple(box)} is empty: need x0 < x1 and y0 < y1")
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+    if cx1 <= cx0 or cy1 <= cy0:
+        raise UserError(f"box {tuple(box)} lies outside the {W}x{H} frame")
+    if (cx1 - cx0) < 2 or (cy1 - cy0) < 2:
+        raise UserError(f"box {tuple(box)} is too small inside the {W}x{H} frame (need at least 2x2 pixels)")
+    return cx0, cy0, cx1, cy1
+
+
+def _check_points(points, H: int, W: int) -> list[tuple[int, int, int]]:
+    out = []
+    for p in points:
+        try:
+            x, y, label = p
+            x, y, label = float(x), float(y), int(label)
+        except (TypeError, ValueError):
+            raise UserError(f"a point must be (x, y, label), got {p!r}") from None
+        if label not in (0, 1):
+            raise UserError(f"point label must be 1 (object) or 0 (background), got {label}")
+        if not (0 <= x < W and 0 <= y < H):
+            raise UserError(f"point ({x:g}, {y:g}) lies outside the {W}x{H} frame")
+        out.append((int(x), int(y), label))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- colour GMM
+class _GMM:
+    """Full-covariance Gaussian mixture on RGB, fitted by a few deterministic k-means + one M step."""
+
+    def __init__(self, X: np.ndarray, k: int = 5, weights: np.ndarray | None = None):
+        X = np.asarray(X, np.float32)
+        if len(X) > 6000:
+            sel = np.random.default_rng(0).choice(len(X), 6000, replace=False)
+            X = X[sel]
+            weights = None if weights is None else weights[sel]
+        k = int(max(1, min(k, len(X) // 20)))
+        # k-means init: split along the luminance quantiles (deterministic)
+        lum = X.sum(1)
+        order = np.argsort(lum)
+        lab = np.empty(len(X), np.int32)
+        lab[order] = (np.arange(len(X)) * k) // len(X)
+        for _ in range(6):
+            C = np.stack([X[lab == j].mean(0) if np.any(lab == j) else X[0] for j in range(k)])
+            d = ((X[:, None, :] - C[None]) ** 2).sum(-1)
+            lab = d.argmin(1)
+        self.mu, self.icov, self.logc = [], [], []
+        w = []
+        for j in range(k):
+            Xj = X[lab == j]
+            if len(Xj) < 4:
+                continue
+            mu = Xj.mean(0)
+            cov = np.cov(Xj.T) + np.eye(X.shape[1]) * 4.0
+            self.mu.append(mu)
+            self.icov.append(np.linalg.inv(cov))
+            self.logc.append(-0.5 * np.log(np.linalg.det(cov)))
+            w.append(len(Xj))
+        w = np.array(w, np.float64)
+        self.logw = np.log(w / w.sum())
+        self.mu = np.array(self.mu, np.float32)
+        self.icov = np.array(self.icov, np.float32)
+        self.logc = np.array(self.logc, np.float32)
+
+    @staticmethod
+    def mix(a: "_GMM", b: "_GMM", wa: float) -> "_GMM":
+        g = object.__new__(_GMM)
+        g.mu = np.concatenate([a.mu, b.mu])
+        g.icov = np.concatenate([a.icov, b.icov])
+        g.logc = np.concatenate([a.logc, b.logc])
+        g.logw = np.concatenate([a.logw + np.log(wa), b.logw + np.log(1 - wa)])
+        return g
+
+    def loglik(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, np.float32)
+        out = np.full(len(X), -np.inf, np.float32)
+        for mu, ic, lc, lw in zip(self.mu, self.icov, self.logc, self.logw):
+            D = X - mu
+            m = np.einsum("ni,ij,nj->n", D, ic, D, optimize=True)
+            out = np.logaddexp(out, lw + lc - 0.5 * m)
+        return out
+
+
+# ----------------------------------------------------------------------------------------------- graph cut
+def _graphcut(unary: np.ndarray, img: np.ndarray, lam: float) -> np.ndarray:
+    """Binary MRF: unary = cost(bg) - cost(fg) in nats (positive prefers object); contrast-sensitive Potts
+    smoothness lam * exp(-beta |dI|^2) on the 8-neighbourhood.  Exact min cut by scipy's max-flow."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order, maximum_flow
+
+    H, W = unary.shape
+    N = H * W
+    I = img.astype(np.float32)
+    idx = np.arange(N, dtype=np.int32).reshape(H, W)
+    pairs = []
+    diffs = []
+    for (dy, dx) in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        ys0, ys1 = (0, H - dy)
+        xs0, xs1 = (max(0, -dx), W - max(0, dx))
+        a = idx[ys0:ys1, xs0:xs1]
+        b = idx[ys0 + dy:ys1 + dy, xs0 + dx:xs1 + dx]
+        d = ((I[ys0:ys1, xs0:xs1] - I[ys0 + dy:ys1 + dy, xs0 + dx:xs1 + dx]) ** 2).sum(-1)
+        pairs.append((a.ravel(), b.ravel(), 1.0 if dx == 0 or dy == 0 else 1 / np.sqrt(2)))
+        diffs.append(d.ravel())
+    beta = 1.0 / (2.0 * max(float(np.mean(np.concatenate(diffs))), 1e-3))
+    scale = 16.0
+    src, dst, cap = [], [], []
+    for (a, b, f), d in zip(pairs, diffs):
+        w = np.round(scale * lam * f * np.exp(-beta * d)).astype(np.int32)
+        keep = w > 0
+        a, b, w = a[keep], b[keep], w[keep]
+        src += [a, b]
+        dst += [b, a]
+        cap += [w, w]
+    u = np.round(np.clip(unary.ravel(), -1e4, 1e4) * scale).astype(np.int32)
+    s, t = N, N + 1
+    pos = np.nonzero(u > 0)[0].astype(np.int32)
+    neg = np.nonzero(u < 0)[0].astype(np.int32)
+    src += [np.full(len(pos), s, np.int32), neg]
+    dst += [pos, np.full(len(neg), t, np.int32)]
+    cap += [u[pos], -u[neg]]
+    G = csr_matrix((np.concatenate(cap), (np.concatenate(src), np.concatenate(dst))), shape=(N + 2, N + 2))
+    flow = maximum_flow(G, s, t, method="dinic").flow
+    R = G - flow
+    R.data[R.data < 0] = 0
+    R.eliminate_zeros()
+    reach = breadth_first_order(R, s, directed=True, return_predecessors=False)
+    lab = np.zeros(N + 2, bool)
+    lab[reach] = True
+    return lab[:N].reshape(H, W)
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def _disk(r: int) -> np.ndarray:
+    r = max(int(r), 1)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def _bbox(mask: np.ndarray):
+    ys = np.nonzero(mask.any(1))[0]
+    xs = np.nonzero(mask.any(0))[0]
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+
+
+def _expand(b, m, H, W):
+    x0, y0, x1, y1 = b
+    return max(0, x0 - m), max(0, y0 - m), min(W, x1 + m), min(H, y1 + m)
+
+
+def _keep_components(mask: np.ndarray, seeds=(), ref: np.ndarray | None = None, min_frac: float = 0.1) -> np.ndarray:
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.zeros(n, bool)
+    keep[1:] = areas >= min_frac * areas.max()
+    if ref is not None:
+        ov = np.bincount(lab[ref], minlength=n)
+        keep[1:] &= ov[1:] > 0
+    for x, y in seeds:
+        if lab[y, x]:
+            keep[lab[y, x]] = True
+    keep[0] = False
+    return keep[lab]
+
+
+def _fill_small_holes(mask: np.ndarray, max_frac: float = 0.02) -> np.ndarray:
+    inv = (~mask).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    if n <= 1:
+        return mask
+    H, W = mask.shape
+    area = mask.sum()
+    small = stats[:, cv2.CC_STAT_AREA] <= max(4, max_frac * area)
+    x, y, w, h = (stats[:, i] for i in range(4))
+    border = (x == 0) | (y == 0) | (x + w == W) | (y + h == H)
+    fill = small & ~border
+    fill[0] = fill[0] and inv[0, 0] == 0
+    return mask | (fill[lab] & (inv > 0))
+
+
+# ----------------------------------------------------------------------------------------------- first mask
+def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
+    """A first object mask on one frame from a box and/or clicks (GrabCut-style iterated graph cut)."""
+    _check_frame(frame)
+    H, W = frame.shape[:2]
+    pts = _check_points(points or [], H, W)
+    if box is None and not any(lab == 1 for _, _, lab in pts):
+        raise UserError("give a box or at least one positive point (label 1) on the object")
+    if box is not None:
+        x0, y0, x1, y1 = _check_box(box, H, W)
+    else:
+        pos = np.array([(x, y) for x, y, lab in pts if lab == 1])
+        x0, y0 = pos.min(0)
+        x1, y1 = pos.max(0) + 1
+        ext = int(max(0.15 * min(H, W), 0.5 * max(x1 - x0, y1 - y0)))
+        x0, y0, x1, y1 = _expand((int(x0), int(y0), int(x1), int(y1)), ext, H, W)
+    inbox = np.zeros((H, W), bool)
+    inbox[y0:y1, x0:x1] = True
+    m = max(20, int(1.0 * max(x1 - x0, y1 - y0)))
+    rx0, ry0, rx1, ry1 = _expand((x0, y0, x1, y1), m, H, W)
+    img = frame[ry0:ry1, rx0:rx1].astype(np.float32)
+    ib = inbox[ry0:ry1, rx0:rx1]
+    hard_fg = np.zeros_like(ib)
+    hard_bg = ~ib
+    r = max(2, round(0.01 * min(H, W)))
+    for x, y, lab in pts:
+        tgt = np.zeros(ib.shape, np.uint8)
+        cv2.circle(tgt, (x - rx0, y - ry0), r, 1, -1)
+        if lab:
+            hard_fg |= tgt > 0
+        else:
+            hard_bg |= tgt > 0
+    if not hard_bg.any():  # box covers the whole frame: use its border as background
+        hard_bg[[0, -1], :] = True
+        hard_bg[:, [0, -1]] = True
+    X = img.reshape(-1, 3)
+    fg = ib & ~hard_bg
+    lam = _p("lam0", 6.0)
+    for _ in range(int(_p("it0", 5))):
+        if fg.sum() < 10:
+            break
+        gf = _GMM(X[fg.ravel()])
+        gb = _GMM(X[(~fg).ravel()])
+        un = (gf.loglik(X) - gb.loglik(X)).reshape(ib.shape)
+        un = np.clip(un, -20, 20)
+        un[hard_bg] = -1e4
+        un[hard_fg] = 1e4
+        new = _graphcut(un, img, lam)
+        if np.array_equal(new, fg):
+            break
+        fg = new
+    out = np.zeros((H, W), bool)
+    out[ry0:ry1, rx0:rx1] = fg
+    out = _keep_components(out, seeds=[(x, y) for x, y, lab in pts if lab == 1])
+    out = _fill_small_holes(out)
+    if not out.any():
+        out[y0:y1, x0:x1] = True
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- tracking
+def _blur_axis(a: np.ndarray, axis: int) -> np.ndarray:
+    a = np.moveaxis(a, axis, 0)
+    out = 2 * a
+    out[1:] += a[:-1]
+    out[:-1] += a[1:]
+    return np.moveaxis(out * 0.25, 0, axis)
+
+
+class _Grid:
+    """Bilateral grid over (y, x, Y, Cr, Cb): splat labelled samples, blur, read fg / bg mass per query."""
+
+    def __init__(self, pos: np.ndarray, col: np.ndarray, wf: np.ndarray, wb: np.ndarray | None = None,
+                 cw=(20, 10, 10), blur: int = 1):
+        pos = np.floor(pos).astype(np.int64)
+        self.o = pos.min(0) - 1
+        sp = pos - self.o
+        self.cw = np.array(cw, np.int64)
+        col = col.astype(np.int64)
+        self.lo = col.min(0)
+        q = (col - self.lo) // self.cw
+        self.dims = (int(sp[:, 0].max()) + 2, int(sp[:, 1].max()) + 2, *(int(v) + 1 for v in q.max(0)))
+        i = np.ravel_multi_index((sp[:, 0], sp[:, 1], q[:, 0], q[:, 1], q[:, 2]), self.dims)
+        n = int(np.prod(self.dims))
+        wf = wf.astype(np.float64)
+        wb = 1 - wf if wb is None else wb.astype(np.float64)
+        gf = np.bincount(i, weights=wf, minlength=n).reshape(self.dims)
+        gb = np.bincount(i, weights=wb, minlength=n).reshape(self.dims)
+        for _ in range(blur):
+            for ax in range(5):
+                gf = _blur_axis(gf, ax)
+                gb = _blur_axis(gb, ax)
+        self.gf, self.gb = gf.ravel(), gb.ravel()
+
+    def query(self, pos: np.ndarray, col: np.ndarray):
+        sp = np.floor(pos).astype(np.int64) - self.o
+        q = (col.astype(np.int64) - self.lo) // self.cw
+        idx = np.concatenate([sp, q], 1)
+        ok = np.all((idx >= 0) & (idx < np.array(self.dims)), 1)
+        i = np.ravel_multi_index(tuple(np.where(ok[:, None], idx, 0).T), self.dims)
+        return np.where(ok, self.gf[i], 0.0), np.where(ok, self.gb[i], 0.0)
+
+
+def _features(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel appearance: Lab colour, its 5x5 mean and 5x5 standard deviation (9 channels, float32)."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+    m = cv2.blur(lab, (5, 5))
+    sq = cv2.blur(lab * lab, (5, 5))
+    sd = np.sqrt(np.maximum(sq - m * m, 0))
+    return np.concatenate([lab, m, sd], 2)
+
+
+def _knn_logodds(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, k: int = 10) -> np.ndarray:
+    idx = cv2.flann_Index(np.ascontiguousarray(Xtr, np.float32), dict(algorithm=1, trees=4))
+    ind, _ = idx.knnSearch(np.ascontiguousarray(Xte, np.float32), k, params=dict(checks=32))
+    pf = (ytr[ind].sum(1) + 0.5) / (k + 1)
+    return np.log(pf / (1 - pf))
+
+
+def _logodds(nf, nb, a, lim):
+    return np.clip(np.log((nf + a) / (nb + a)), -lim, lim)
+
+
+class _Tracker:
+    def __init__(self, frames: np.ndarray):
+        self.frames = frames
+        T, H, W = frames.shape[:3]
+        self.H, self.W = H, W
+        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        self.gx, self.gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+        self._gray = {}
+        self._ycc = {}
+        self._feat = {}
+        self.key = None
+        self.keygrid = None
+
+    def set_key(self, k, mask):
+        self.key = self.models(k, mask)
+        area = mask.sum()
+        s = np.sqrt(area)
+        ys, xs = np.nonzero(mask)
+        c = np.array([ys.mean(), xs.mean()])
+        r = int(max(8, 0.5 * s))
+        x0, y0, x1, y1 = _expand(_bbox(mask), r, self.H, self.W)
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        cell = _p("kcell", 0.25) * s
+        pos = (np.stack([yy.ravel(), xx.ravel()], 1) - c) / cell
+        col = self.ycc(k)[y0:y1, x0:x1].reshape(-1, 3)
+        self.keygrid = _Grid(pos, col, mask[y0:y1, x0:x1].ravel().astype(np.float64))
+        self.keycell = _p("kcell", 0.25)
+
+    def models(self, t, mask):
+        """fg / bg colour GMMs from frame t with mask (bg from a ring around the object)."""
+        H, W = self.H, self.W
+        area = mask.sum()
+        r = int(max(8, 0.5 * np.sqrt(area)))
+        x0, y0, x1, y1 = _expand(_bbox(mask), r, H, W)
+        img = self.frames[t, y0:y1, x0:x1].reshape(-1, 3)
+        m = mask[y0:y1, x0:x1].ravel()
+        ring = cv2.dilate(mask[y0:y1, x0:x1].astype(np.uint8), _disk(r)).ravel() > 0
+        bgsel = ring & ~m
+        if bgsel.sum() < 20:
+            bgsel = ~m
+        return _GMM(img[m]), _GMM(img[bgsel])
+
+    def gray(self, t):
+        if t not in self._gray:
+            self._gray[t] = cv2.cvtColor(self.frames[t], cv2.COLOR_RGB2GRAY)
+        return self._gray[t]
+
+    def feat(self, t):
+        if t not in self._feat:
+            self._feat[t] = _features(self.frames[t])
+            self._feat.pop(t - 2, None)
+            self._feat.pop(t + 2, None)
+        return self._feat[t]
+
+    def ycc(self, t):
+        if t not in self._ycc:
+            self._ycc[t] = cv2.cvtColor(self.frames[t], cv2.COLOR_RGB2YCrCb)
+        return self._ycc[t]
+
+    def step(self, t, p, mask_p):
+        H, W = self.H, self.W
+        flow = self.dis.calc(self.gray(t), self.gray(p), None)
+        mx, my = self.gx + flow[..., 0], self.gy + flow[..., 1]
+        prob = cv2.remap(mask_p.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                         borderValue=0)
+        w = prob > 0.5
+        area = int(w.sum())
+        if area < 4 or _p("warponly", 0):
+            return w
+        s = np.sqrt(area)
+        band = int(np.clip(_p("band", 0.15) * s, 4, 40))
+        x0, y0, x1, y1 = _expand(_bbox(w), band + 2, H, W)
+        roi = (slice(y0, y1), slice(x0, x1))
+        h, wd = y1 - y0, x1 - x0
+        cur = self.ycc(t)[roi]
+        curc = cur.reshape(-1, 3)
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        pix = np.stack([yy.ravel(), xx.ravel()], 1).astype(np.float64)
+        wr = w[roi].astype(np.uint8)
+        din = cv2.distanceTransform(wr, cv2.DIST_L2, 3)
+        dout = cv2.distanceTransform(1 - wr, cv2.DIST_L2, 3)
+        sd = din - dout
+        sigma = max(_p("sig", 0.04) * s, 1.5)
+        A = _p("shmax", 6.0)
+        un = np.clip(sd / sigma, -A, A)
+        a = _p("alpha", 1.0)
+        if _p("lw", 1.0) > 0:
+            ref = cv2.remap(self.ycc(p), mx[roi], my[roi], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            cell = np.clip(_p("cell", 0.12) * s, 3, 16)
+            mg = _p("margin", 2.0)
+            lf = (din > mg).ravel().astype(np.float64)
+            lb = (dout > mg).ravel().astype(np.float64)
+            nf, nb = _Grid(pix / cell, ref.reshape(-1, 3), lf, lb).query(pix / cell, curc)
+            cc = cell * _p("coarse", 4)
+            cf, cb = _Grid(pix / cc, ref.reshape(-1, 3), lf, lb).query(pix / cc, curc)
+            cwt = _p("cwt", 0.1)
+            un += _p("lw", 1.0) * _logodds(nf + cwt * cf, nb + cwt * cb, a, _p("lmax", 3.0)).reshape(h, wd)
+        if _p("nw", 1.0) > 0:
+            # kNN local classifier trained on the previous frame (labels = its mask), queried at the current
+            # pixels' correspondences (flow) so positions line up when the flow is right.
+            mp = mask_p.astype(np.uint8)
+            rr = int(max(8, _p("ring", 0.5) * s))
+            px0, py0, px1, py1 = _expand(_bbox(mask_p), rr, H, W)
+            sub = (slice(py0, py1), slice(px0, px1))
+            mpr = mp[sub]
+            fgs = cv2.erode(mpr, _disk(1)) > 0
+            bgs = (cv2.dilate(mpr, _disk(rr)) > 0) & ~(cv2.dilate(mpr, _disk(1)) > 0)
+            Fp = self.feat(p)[sub]
+            sel = np.nonzero((fgs | bgs).ravel())[0]
+            nmax = int(_p("nmax", 8000))
+            if len(sel) > nmax:
+                sel = np.random.default_rng(t).choice(sel, nmax, replace=False)
+            yy2, xx2 = np.divmod(sel, px1 - px0)
+            Xtr = Fp.reshape(-1, Fp.shape[2])[sel]
+            scl = Xtr.std(0) + 1.0
+            pw = _p("pw", 6.0) / s
+            Xtr = np.concatenate([Xtr / scl, ((yy2 + py0) * pw)[:, None], ((xx2 + px0) * pw)[:, None]], 1)
+            ytr = fgs.ravel()[sel].astype(np.float32)
+            q = np.abs(sd) <= _p("qband", 0.2) * s + 2
+            qy, qx = np.nonzero(q)
+            Fc = self.feat(t)[roi][qy, qx]
+            Xte = np.concatenate([Fc / scl, (my[roi][qy, qx] * pw)[:, None], (mx[roi][qy, qx] * pw)[:, None]], 1)
+            lo = _knn_logodds(Xtr, ytr, Xte, int(_p("k", 10)))
+            nn = np.zeros((h, wd), np.float32)
+            nn[qy, qx] = lo
+            un += _p("nw", 1.0) * nn
+        if _p("kw", 1.0) > 0:
+            ys, xs = np.nonzero(w)
+            c = np.array([ys.mean(), xs.mean()])
+            kf, kb = self.keygrid.query((pix - c) / (self.keycell * s), curc)
+            un += _p("kw", 1.0) * _logodds(kf, kb, a, _p("kmax", 3.0)).reshape(h, wd)
+        if _p("gw", 1.0) > 0:
+            gf, gbk = self.key
+            _, gb = self.models(p, mask_p)
+            gb = _GMM.mix(gbk, gb, 0.5)
+            X = self.frames[t][roi].reshape(-1, 3)
+            glob = np.clip((gf.loglik(X) - gb.loglik(X)).reshape(h, wd), -_p("gmax", 3.0), _p("gmax", 3.0))
+            un += _p("gw", 1.0) * glob
+        un[dout > band] = -1e4
+        fg = _graphcut(un, cur.astype(np.float32), _p("lam", 2.0))
+        out = np.zeros((H, W), bool)
+        out[roi] = fg
+        core = cv2.erode(w.astype(np.uint8), _disk(max(1, band // 4))) > 0
+        out = _keep_components(out, ref=core if core.any() else w)
+        return _fill_small_holes(out)
+
+
+def track(frames: np.ndarray, frame_index: int, mask: np.ndarray, *, progress: Progress = None) -> np.ndarray:
+    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+        raise UserError(f"expected (T, H, W, 3) uint8 RGB frames, got {getattr(frames, 'shape', type(frames))}")
+    T, H, W = frames.shape[:3]
+    if not (0 <= int(frame_index) < T):
+        raise UserError(f"frame index {frame_index} is out of range: the clip has {T} frames (0..{T - 1})")
+    k = int(frame_index)
+    mask = np.asarray(mask)
+    if mask.shape != (H, W):
+        raise UserError(f"mask shape {mask.shape} does not match the frames' {H}x{W}")
+    mask = mask.astype(bool)
+    if not mask.any():
+        raise UserError("the mask is empty: nothing to track")
+    out = np.zeros((T, H, W), bool)
+    out[k] = mask
+    tr = _Tracker(frames)
+    tr.set_key(k, mask)
+    done = 0
+    for order in (range(k + 1, T), range(k - 1, -1, -1)):
+        for t in order:
+            p = t - 1 if t > k else t + 1
+            if out[p].any():
+                out[t] = tr.step(t, p, out[p])
+            done += 1
+            if progress is not None:
+                progress(done / max(T - 1, 1), f"tracking frame {t + 1}/{T}")
+    return out
