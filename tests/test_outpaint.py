@@ -74,3 +74,22 @@ def test_outpaint_endpoint(client, tmp_path):
                                      "classic", 25, 5.0, 0, "", api_name="/outpaint")
     out = read_clip(result)
     assert (out.width, out.height, out.num_frames) == (48, 48, 9)
+
+
+def test_classic_fills_a_pan_from_other_frames_at_30_db():
+    """A camera panning over a smooth texture: what the pan shows in other frames fills the new side bands."""
+    import cv2
+
+    rng = np.random.default_rng(7)
+    count, height, width, step = 24, 48, 64, 3
+    world = cv2.GaussianBlur(rng.integers(0, 255, (height, width + 24 + step * count, 3), np.uint8), (0, 0), 2)
+    full = np.stack([world[:, step * t:step * t + width + 24] for t in range(count)])   # 88 wide truth
+    clip = Clip(np.ascontiguousarray(full[:, :, 12:12 + width]), Fraction(25))
+    out = outpaint.run(clip, left=12, right=12, engine="classic")
+    new_area = np.ones((height, width + 24), bool)
+    new_area[:, 12:12 + width] = False
+    assert np.array_equal(out.clip.frames[:, :, 12:12 + width], clip.frames)
+    # frames in the middle of the pan have seen both bands in earlier/later frames
+    middle = slice(6, count - 6)
+    error = out.clip.frames[middle][:, new_area].astype(np.float32) - full[middle][:, new_area]
+    assert 10 * np.log10(255 ** 2 / np.mean(error ** 2)) >= 30
