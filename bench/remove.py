@@ -270,7 +270,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", default="all", help="'all' or names joined by commas")
     p.add_argument("--hd", default="two", choices=["none", "two", "all"], help="cases also run at 854x480")
-    p.add_argument("--save", type=Path, default=None, help="folder for PNG strips (input|result|truth / naive|changed|error)")
+    p.add_argument("--save", type=Path, default=None,
+                   help="folder for PNG strips (input|result|truth / naive|changed|error)")
     p.add_argument("--long", type=int, default=0, help="also measure memory on a long 854x480 clip of N frames")
     args = p.parse_args(argv)
     cases = CASES if args.cases == "all" else [c for c in CASES if c.name in args.cases.split(",")]

@@ -1,27 +1,31 @@
 """Classic (CPU, no weights) object + effect removal: the remove editor's embedded engine.
 
-Generative Omnimatte's idea (seed 000) without a diffusion model: the trimask says which pixels must go
+Generative Omnimatte's idea (seed 000) without a diffusion model. The trimask says which pixels must go
 (REMOVE: the object), which must stay bit-identical (KEEP) and where the object's *effects* may live
-(MAY_CHANGE: a band around it, where its cast shadow or reflection falls). Per frame, inside a region of
-interest around the object only:
+(MAY_CHANGE: a band around it, where its cast shadow falls). All work is per frame on a region of interest
+around the object; other frames are only read.
 
-1. **Propagate** the background from other frames: camera motion is a chain of neighbour homographies
-   estimated on KEEP pixels only (`core.motion`); for each target frame the hole (object + a small margin)
-   and the band are filled from the nearest frames in time (both directions) where those pixels were KEEP,
-   with a per-source exposure (gain) correction measured on a ring of KEEP pixels around the band.
-2. **Effects**: in the band, the input is compared with the propagated background. A cast shadow is a
-   smooth multiplicative darkening (ratio input/background < 1 in every channel, similar in all channels,
-   spatially coherent, touching the object); a reflection / glow a consistent brightening. Accepted regions
-   (hysteresis + connectivity + area, thresholds adapted to the frame's propagation noise measured on the
-   ring) are *relit*: output = input / smoothed ratio, with soft edges, which keeps the current frame's own
-   texture instead of pasting resampled pixels.
-3. Hole pixels not seen in any frame as KEEP get a second chance from other frames' already cleaned band
-   pixels, and what is never seen is **inpainted once** on an anchor frame and propagated to later frames
-   from it (camera-warped), so it does not flicker.
+1. **Camera motion**: neighbour homographies on KEEP pixels only (`core.motion.pair_homography`), chained.
+2. **Effects** (effects=True): on a few frames the input is compared with an effect-free background made
+   from frames spread over the clip (camera-aligned, refined by optical flow on illumination-free texture,
+   exposure-matched; the median of frames that saw the pixel outside any band, else an upper percentile of
+   frames where it was not the object). The darkening measured around the object is explained by *one*
+   cast-shadow model for the clip: the silhouette flattened onto its contact line, leaning, shifted, with a
+   penumbra and a per-channel darkness (a distant light on a ground plane), found by a coarse search (all
+   shifts at once by correlation), a robust (truncated quadratic) refinement and a Nelder-Mead polish on
+   full-resolution measurements. When the model explains enough of what is measured it is applied to every
+   frame and the shadow is *relit* (input / (1 - darkness x matte)): the frame keeps its own texture. When
+   nothing shadow-like is explained, nothing in the band is touched (a per-frame data-driven detector exists
+   behind `data_driven=True`).
+3. **Hole** (object + small margin): filled from the nearest frames in time, both directions, exposure
+   matched; a source is used only where it agrees with the real pixels around the hole (extrapolated into the
+   hole), so a background that moves on its own (followed subjects, people, water) is not pasted in.
+4. **Never-seen pixels**: inpainted once on an anchor frame and carried to later frames while that still
+   agrees with their surroundings: no flicker on a static background.
 
-Everything outside object ∪ margin ∪ detected effects is bit-identical to the input. Memory: per frame
-work is on a ROI; besides the input only the output (uint8), a background copy (uint8) and small masks
-are held.
+Everything outside `changed` (object + margin + relit effect) is bit-identical to the input. Memory: besides
+the input, the outputs (frames, background: uint8) and a uint8 layer mask; per-frame work on ROIs, a small
+cache of source masks, a handful of frames' measurements for the model fit.
 """
 from __future__ import annotations
 
@@ -30,7 +34,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..core import masks as M
 from ..core import motion
 
 _REMOVE_MAX = 0.25     # trimask <= this: remove
@@ -284,18 +287,6 @@ def _normalized_blur(values: np.ndarray, weight: np.ndarray, sigma: float):
     den = cv2.GaussianBlur(w, (0, 0), sigma)
     num = cv2.GaussianBlur(values * w[..., None], (0, 0), sigma)
     return num / np.maximum(den, 1e-4)[..., None], den
-
-
-def _guided(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter (grey guide, multi-channel src), box filters only."""
-    k = (2 * radius + 1, 2 * radius + 1)
-    mean_i = cv2.blur(guide, k)
-    var_i = cv2.blur(guide * guide, k) - mean_i * mean_i
-    mean_p = cv2.blur(src, k)
-    cov = cv2.blur(src * guide[..., None], k) - mean_i[..., None] * mean_p
-    a = cov / (var_i[..., None] + eps)
-    b = mean_p - a * mean_i[..., None]
-    return cv2.blur(a, k) * guide[..., None] + cv2.blur(b, k)
 
 
 def _effect_sources(t: int, count: int, k: int, window: int = 60) -> list[int]:
@@ -602,7 +593,8 @@ def _nelder_mead(cost, start: np.ndarray, steps, evaluations: int = 160, tol: fl
         elif fr < values[-2]:
             simplex[-1], values[-1] = reflected, fr
         else:
-            contracted = centroid + 0.5 * (worst - centroid) if fr >= values[-1] else centroid + 0.5 * (reflected - centroid)
+            inner = worst if fr >= values[-1] else reflected
+            contracted = centroid + 0.5 * (inner - centroid)
             fc = cost(contracted)
             used += 1
             if fc < min(fr, values[-1]):
@@ -717,10 +709,12 @@ class _EffectStage:
         # how much the frames disagree about the background here (it moves on its own: people, water...)
         base = k - n
         span = np.maximum(n - 1, 0)
-        q1 = np.take_along_axis(stack, np.clip(base + np.floor(0.25 * span).astype(np.int64), 0, k - 1)[None, :, :, None]
-                                .repeat(3, axis=3), axis=0)[0]
-        q3 = np.take_along_axis(stack, np.clip(base + np.ceil(0.75 * span).astype(np.int64), 0, k - 1)[None, :, :, None]
-                                .repeat(3, axis=3), axis=0)[0]
+        def rank(index):
+            index = np.clip(index, 0, k - 1)[None, :, :, None].repeat(3, axis=3)
+            return np.take_along_axis(stack, index, axis=0)[0]
+
+        q1 = rank(base + np.floor(0.25 * span).astype(np.int64))
+        q3 = rank(base + np.ceil(0.75 * span).astype(np.int64))
         dispersion = np.log((np.maximum(q3, 0) + 3.0) / (np.maximum(q1, 0) + 3.0)).mean(axis=2)
         if DEBUG is not None:
             DEBUG.append(dict(background=background.copy(), n_clean=n_clean, n=n, image=image_w.copy()))
@@ -822,7 +816,7 @@ class _EffectStage:
 
 def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = True, progress=None,
                    max_sources: int = 60, fit_frames: int = 8, data_driven: bool = False,
-                   min_quality: float = 0.4) -> RemovalResult:
+                   min_quality: float = 0.4, tolerances=(10.0,)) -> RemovalResult:
     """Remove the REMOVE pixels of `trimask` and, with effects=True, the shadow they cast inside the
     MAY_CHANGE band, from `frames`. Pixels outside the returned `changed` mask are bit-identical to the input.
 
@@ -888,8 +882,8 @@ def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = T
         model = _ShadowModel.fit(list(evidence.values()), stage.work) if evidence else None
         if model is not None and (model.quality < min_quality or float(model.darkness.mean()) < 0.08):
             model = None
-        if model is not None and stage.work < 1.0:
-            full = _EffectStage(frames, trimask, geo, scale, work=1.0)
+        if model is not None and stage.work < min(1.0, 1.0 / scale):
+            full = _EffectStage(frames, trimask, geo, scale, work=min(1.0, 1.0 / scale))
             fine = []
             for t in picks[len(picks) // 4::max(1, len(picks) // 3)][:3]:
                 remove_r, band_r, ring, fill = regions(t)
@@ -938,9 +932,9 @@ def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = T
         todo = layer[t, y0:y1, x0:x1] == 255
         check = _dilate(todo, check_w) & ~todo
         region = out[t, y0:y1, x0:x1]
-        for valid in tiers:
+        for valid, tolerance in [(v, tol) for tol in tolerances for v in tiers]:
             bg, got = _propagate(t, rois[t], todo, check, region, out, valid, geo,
-                                 motion.source_order(t, count, max_sources), scale)
+                                 motion.source_order(t, count, max_sources), scale, tolerance=tolerance)
             region[got] = np.clip(bg[got] + 0.5, 0, 255).astype(np.uint8)
             todo &= ~got
             if not todo.any():
