@@ -143,11 +143,7 @@ def render(hub) -> None:
                                   "bottom-left", "bottom-right"], value="center", label="Where the original sits")
             preview = gr.Image(label="Canvas preview", interactive=False, type="numpy")
             engine = ui.engine_input(NAME)
-            with gr.Accordion("Diffusion settings", open=False):
-                steps = gr.Slider(1, 50, 25, step=1, label="Steps")
-                guidance = gr.Slider(1.0, 10.0, 5.0, step=0.5, label="Guidance")
-                seed = gr.Number(0, precision=0, label="Seed")
-                prompt = gr.Textbox("", label="Prompt (optional: describe the scene)")
+            steps, guidance, seed, prompt = ui.diffusion_settings("describe the scene")
             button = gr.Button("Outpaint", variant="primary", elem_id="outpaint-run")
         with gr.Column():
             result = gr.Video(label="Result", elem_id="outpaint-result")

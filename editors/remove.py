@@ -131,11 +131,7 @@ def render(hub) -> None:
             band = gr.Slider(0, 160, 0, step=1, label="Effect band in pixels (0 = sized to the object)")
             want_layers = gr.Checkbox(False, label="Export RGBA layers (object + its effect)")
             engine = ui.engine_input(NAME)
-            with gr.Accordion("Diffusion settings", open=False):
-                steps = gr.Slider(1, 50, 25, step=1, label="Steps")
-                guidance = gr.Slider(1.0, 10.0, 5.0, step=0.5, label="Guidance")
-                seed = gr.Number(0, precision=0, label="Seed")
-                prompt = gr.Textbox("", label="Prompt (optional: describe the background)")
+            steps, guidance, seed, prompt = ui.diffusion_settings("describe the background")
             button = gr.Button("Remove", variant="primary", elem_id="remove-run")
         with gr.Column():
             result = gr.Video(label="Result", elem_id="remove-result")

@@ -138,6 +138,18 @@ def engine_input(editor: str, label="Engine"):
                     info="auto = diffusion when a GPU and weights are available, else classic (CPU)")
 
 
+def diffusion_settings(prompt_hint: str):
+    """The diffusion engine's knobs, folded away: (steps, guidance, seed, prompt) components."""
+    import gradio as gr
+
+    with gr.Accordion("Diffusion settings", open=False):
+        steps = gr.Slider(1, 50, 25, step=1, label="Steps")
+        guidance = gr.Slider(1.0, 10.0, 5.0, step=0.5, label="Guidance")
+        seed = gr.Number(0, precision=0, label="Seed")
+        prompt = gr.Textbox("", label=f"Prompt (optional: {prompt_hint})")
+    return steps, guidance, seed, prompt
+
+
 def save_video(clip: Clip, folder: Path, name: str) -> str:
     return str(write_clip(clip, folder / f"{name}.mp4"))
 
