@@ -11,11 +11,14 @@ naive per-frame cv2.inpaint of the dilated mask; whole-frame PSNR; PSNR far from
 
     python bench/remove.py                      # all cases at 432x240 + fps at 854x480 on two cases
     python bench/remove.py --hd all             # every case at 854x480 too
-    python bench/remove.py --cases tennis+girl --save /tmp/remove_bench   # PNG strips to look at
+    python bench/remove.py --cases tennis+girl5 --save /tmp/remove_bench   # PNG strips to look at
+    python bench/remove.py --random 10 --seed 7 --hd none   # random pairings / offsets / shadows instead
     python bench/remove.py --long 300           # memory on a 300-frame 854x480 clip
 
-Timings are wall-clock on whatever machine runs this (shared CPUs are noisy); data are read from
-../shared/data/clips (or $CLIPS_DIR) and never copied into the repo.
+"far" = pixels more than 16 px (at 432x240) from the object and its shadow (shadow strength > 0.05).
+Timings: wall-clock fps and fps per CPU-second of this process (the latter is less sensitive to other
+processes sharing the CPUs; OpenCV may use 2 threads, so it can exceed wall fps on an idle machine).
+Data are read from ../shared/data/clips (or $CLIPS_DIR) and never copied into the repo.
 """
 from __future__ import annotations
 
@@ -86,6 +89,30 @@ CASES = [
     Case("bedroom+dog", "bedroom", "dogs-jump", 2, (60, 30), 1.0, Shadow(0.4, 0.3, (0, 0), 2.5, 0.5)),
     Case("bmx+girl6", "bmx-trees", "schoolgirls", 6, (60, 30), 1.3, Shadow(1.1, 0.45, (3, 0), 1.5, 0.4)),
 ]
+
+
+
+def random_cases(count: int, seed: int) -> list[Case]:
+    """Random pairings (background clip, object from another clip), offsets, scales and shadows."""
+    rng = np.random.default_rng(seed)
+    backgrounds = ["tennis", "car-shadow", "bmx-trees", "schoolgirls", "dogs-jump", "blackswan", "bedroom"]
+    objects = ([("schoolgirls", i) for i in range(1, 8)] + [("dogs-jump", i) for i in (1, 2, 3)]
+               + [("tennis", None), ("car-shadow", None), ("bmx-trees", None)])
+    cases = []
+    while len(cases) < count:
+        bg = backgrounds[rng.integers(len(backgrounds))]
+        clip, obj_id = objects[rng.integers(len(objects))]
+        if clip == bg:
+            continue
+        shadow = Shadow(float(rng.uniform(-1.2, 1.2)), float(rng.uniform(0.2, 0.7)),
+                        (int(rng.integers(-8, 9)), int(rng.integers(0, 6))), float(rng.uniform(1.5, 4.0)),
+                        float(rng.uniform(0.4, 0.7)))
+        case = Case(f"r{len(cases)}:{bg}+{clip}{obj_id or ''}", bg, clip, obj_id,
+                    (int(rng.integers(-100, 100)), int(rng.integers(-20, 40))), float(rng.uniform(0.7, 1.2)), shadow)
+        masks = make_case(case, (108, 60))[1]          # skip objects that are (nearly) out of frame
+        if masks.reshape(len(masks), -1).sum(axis=1).mean() >= 12:
+            cases.append(case)
+    return cases
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -192,9 +219,9 @@ def run_case(case: Case, size, save: Path | None = None, memory: bool = False) -
     far = ~M.dilate(target, max(1, round(16 * unit)))
     outside_band = trimask == M.KEEP
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = remove_objects(frames, trimask)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = None
     if memory:
         tracemalloc.start()
@@ -214,7 +241,7 @@ def run_case(case: Case, size, save: Path | None = None, memory: bool = False) -
         shadow_only=psnr(result.frames, gt, effect & ~masks), shadow_naive=psnr(naive, gt, effect & ~masks),
         whole=psnr(result.frames, gt), whole_naive=psnr(naive, gt),
         far=psnr(result.frames, frames, far), outside_band=psnr(result.frames, frames, outside_band),
-        layers=psnr(recomposed, frames), fps=len(frames) / seconds,
+        layers=psnr(recomposed, frames), fps=len(frames) / seconds, cpu_fps=len(frames) / max(cpu, 1e-6),
         peak_mb=None if peak is None else peak / 2 ** 20,
         count_ok=result.frames.shape == frames.shape,
     )
@@ -238,9 +265,9 @@ def _fmt(v, width=7, digits=2):
 
 
 def print_table(rows):
-    cols = [("case", 22), ("size", 8), ("frames", 6), ("classic", 7), ("naive", 7), ("gain", 7),
+    cols = [("case", 26), ("size", 8), ("frames", 6), ("classic", 7), ("naive", 7), ("gain", 7),
             ("no_effects", 10), ("shadow_only", 11), ("shadow_naive", 12), ("whole", 7), ("whole_naive", 11),
-            ("far", 7), ("outside_band", 12), ("layers", 7), ("fps", 6), ("peak_mb", 7)]
+            ("far", 7), ("outside_band", 12), ("layers", 7), ("fps", 6), ("cpu_fps", 7), ("peak_mb", 7)]
     print(" ".join(f"{c:>{w}}" for c, w in cols))
     for r in rows:
         print(" ".join(_fmt(r[c], w) if c != "case" else f"{r[c]:>{w}}" for c, w in cols))
@@ -256,9 +283,9 @@ def long_memory(count: int, size=(854, 480)):
     trimask = M.make_trimask(masks)
     clip_mb = frames.nbytes / 2 ** 20
     tracemalloc.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = remove_objects(frames, trimask)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
     tracemalloc.stop()
     print(f"long clip {count}x{size[0]}x{size[1]}: input {clip_mb:.0f} MB, engine peak {peak:.0f} MB "
@@ -273,13 +300,18 @@ def main(argv=None):
     p.add_argument("--save", type=Path, default=None,
                    help="folder for PNG strips (input|result|truth / naive|changed|error)")
     p.add_argument("--long", type=int, default=0, help="also measure memory on a long 854x480 clip of N frames")
+    p.add_argument("--random", type=int, default=0, help="N random cases instead of the fixed ones")
+    p.add_argument("--seed", type=int, default=0, help="seed of --random")
     args = p.parse_args(argv)
-    cases = CASES if args.cases == "all" else [c for c in CASES if c.name in args.cases.split(",")]
+    if args.random:
+        cases = random_cases(args.random, args.seed)
+    else:
+        cases = CASES if args.cases == "all" else [c for c in CASES if c.name in args.cases.split(",")]
     rows = []
     for i, case in enumerate(cases):
         rows.append(run_case(case, (432, 240), args.save, memory=(i == 0)))
         r = rows[-1]
-        print(f"{r['case']:>22} classic {r['classic']:.2f} naive {r['naive']:.2f} gain {r['gain']:+.2f} "
+        print(f"{r['case']:>26} classic {r['classic']:.2f} naive {r['naive']:.2f} gain {r['gain']:+.2f} "
               f"far {r['far']:.1f} fps {r['fps']:.1f}", flush=True)
     hd = [] if args.hd == "none" else (cases[:2] if args.hd == "two" else cases)
     for i, case in enumerate(hd):
@@ -291,11 +323,14 @@ def main(argv=None):
         print(f"\n432x240 mean: classic {np.mean([r['classic'] for r in low]):.2f} dB, "
               f"naive {np.mean([r['naive'] for r in low]):.2f} dB, gain {np.mean([r['gain'] for r in low]):+.2f} dB; "
               f"min far {min(r['far'] for r in low):.1f} dB; min layers {min(r['layers'] for r in low):.1f} dB; "
-              f"engine fps mean {np.mean([r['fps'] for r in low]):.1f}")
+              f"engine fps mean {np.mean([r['fps'] for r in low]):.1f} wall, "
+              f"{np.mean([r['cpu_fps'] for r in low]):.1f} per CPU-second")
     high = [r for r in rows if r["size"] == "854x480"]
     if high:
         print(f"854x480 mean: gain {np.mean([r['gain'] for r in high]):+.2f} dB, engine fps mean "
-              f"{np.mean([r['fps'] for r in high]):.1f}")
+              f"{np.mean([r['fps'] for r in high]):.1f} wall, {np.mean([r['cpu_fps'] for r in high]):.1f} "
+              "per CPU-second")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall-clock fps are noisy when shared)")
     print(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.long:
         long_memory(args.long)

@@ -152,3 +152,15 @@ def test_bad_shapes_rejected():
     frames = np.zeros((2, 16, 16, 3), np.uint8)
     with pytest.raises(ValueError):
         remove_objects(frames, np.ones((2, 8, 8), np.float32))
+
+
+def test_each_grounded_object_casts_from_its_own_contact_line():
+    from editors.classic.remove import _Silhouette
+
+    mask = np.zeros((80, 160), bool)
+    mask[10:60, 20:40] = True          # one person, feet at row 59
+    mask[30:75, 100:120] = True        # another, feet at row 74
+    mask[20:24, 46:52] = True          # a small thing held out by the first one
+    parts = _Silhouette(mask).parts
+    assert sorted(foot for _, foot in parts) == [59.0, 74.0]
+    assert sum(int((p > 0.5).sum()) for p, _ in parts) == int(mask.sum())

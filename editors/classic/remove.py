@@ -93,9 +93,9 @@ class _Motion:
         return self.from_first[t] @ self.to_first[s]
 
 
-def _estimate_motion(frames, trimask, progress) -> _Motion:
+def _estimate_motion(frames, trimask, progress, side: int = 480) -> _Motion:
     """Neighbour homographies on KEEP pixels only (never the object, nor the band where its shadow moves),
-    one pair at a time (no clip-sized mask array)."""
+    one pair at a time (no clip-sized mask array), on frames shrunk to at most `side` pixels."""
     count = len(frames)
 
     def valid(t):
@@ -103,11 +103,26 @@ def _estimate_motion(frames, trimask, progress) -> _Motion:
         # a frame that is nearly all band/object: fall back to "not the object" so motion still has texture
         return keep if keep.mean() > 0.15 else trimask[t] > _REMOVE_MAX
 
+    height, width = frames.shape[1:3]
+    shrink = min(1.0, side / max(height, width))
+    size = (max(8, round(width * shrink)), max(8, round(height * shrink)))
+    fx, fy = size[0] / width, size[1] / height
+    down = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]], np.float64)
+    up = np.linalg.inv(down)
+
+    def prepare(t):
+        frame, ok = frames[t], valid(t)
+        if shrink < 1.0:
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            ok = cv2.resize(ok.view(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        return frame, ok
+
     neighbours = np.tile(np.eye(3), (max(count - 1, 0), 1, 1))
-    previous = valid(0) if count else None
+    previous = prepare(0) if count else None
     for t in range(count - 1):
-        current = valid(t + 1)
-        neighbours[t] = motion.pair_homography(frames[t], frames[t + 1], previous, current)
+        current = prepare(t + 1)
+        h = motion.pair_homography(previous[0], current[0], previous[1], current[1])
+        neighbours[t] = up @ h @ down if shrink < 1.0 else h
         previous = current
         if progress and t % 8 == 0:
             progress(0.2 * (t + 1) / max(count - 1, 1), "estimating camera motion")
@@ -119,8 +134,8 @@ def _gain(target: np.ndarray, source: np.ndarray, ring: np.ndarray) -> np.ndarra
     ys, xs = np.nonzero(ring)
     if len(ys) < 40:
         return np.ones(3, np.float32)
-    if len(ys) > 1500:
-        pick = np.linspace(0, len(ys) - 1, 1500).astype(np.int64)
+    if len(ys) > 400:
+        pick = np.linspace(0, len(ys) - 1, 400).astype(np.int64)
         ys, xs = ys[pick], xs[pick]
     t = target[ys, xs].astype(np.float32) + 1.0
     s = source[ys, xs].astype(np.float32) + 1.0
@@ -346,31 +361,44 @@ def _foot(obj: np.ndarray) -> tuple[float, float] | None:
 
 
 class _Silhouette:
-    """The removed object(s) of one frame as separate grounded parts (each casts from its own contact
-    line); parts closer than a few percent of the height (a rider and his bike) count as one."""
+    """The removed object(s) of one frame as grounded parts, each casting from its own contact line: pieces
+    whose horizontal extents overlap (or nearly: a rider and his bike, a raised arm) are one part, small
+    pieces apart (a racket held out) belong to the nearest part; objects side by side are separate parts."""
 
     def __init__(self, obj: np.ndarray):
         obj = obj.astype(np.float32)
         binary = obj > 0.5
-        box = _roi_of(binary, 0)
+        self.shape = obj.shape
         self.parts: list[tuple[np.ndarray, float]] = []
         self.height = 0.0
+        box = _roi_of(binary, 0)
         if box is None:
             return
         join = max(2, round(0.08 * (box[1] - box[0])))
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(_dilate(binary, join).view(np.uint8), connectivity=8)
-        areas = stats[1:, cv2.CC_STAT_AREA]
-        big = [lab for lab in range(1, n) if areas[lab - 1] >= 0.25 * areas.max()]
-        centre = stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH] / 2.0
-        # small pieces (a racket, a ball, a hand) are held, not grounded: they join the nearest big part
-        owner = {lab: min(big, key=lambda b: abs(centre[b] - centre[lab])) for lab in range(1, n)}
-        for lab in big:
-            part = np.where(np.isin(labels, [k for k, v in owner.items() if v == lab]), obj, 0.0).astype(np.float32)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.view(np.uint8), connectivity=8)
+        spans = sorted((stats[lab, cv2.CC_STAT_LEFT], stats[lab, cv2.CC_STAT_LEFT] + stats[lab, cv2.CC_STAT_WIDTH],
+                        lab) for lab in range(1, n))
+        groups: list[list] = []
+        for x0, x1, lab in spans:
+            if groups and x0 <= groups[-1][1] + join:
+                groups[-1][1] = max(groups[-1][1], x1)
+                groups[-1][2].append(lab)
+            else:
+                groups.append([x0, x1, [lab]])
+        # small groups (a racket, a ball held out) are not grounded: they join the nearest big group
+        area = [int(stats[labs, cv2.CC_STAT_AREA].sum()) for _, _, labs in groups]
+        big = [i for i, a in enumerate(area) if a >= 0.25 * max(area)]
+        members = {i: list(groups[i][2]) for i in big}
+        for i, (x0, x1, labs) in enumerate(groups):
+            if i not in members:
+                nearest = min(big, key=lambda j: abs((groups[j][0] + groups[j][1]) - (x0 + x1)))
+                members[nearest] += labs
+        for labs in members.values():
+            part = np.where(np.isin(labels, labs), obj, 0.0).astype(np.float32)
             foot = _foot(part)
             if foot is not None:
                 self.parts.append((part, foot[0]))
                 self.height = max(self.height, foot[1])
-        self.shape = obj.shape
 
     def cast(self, shear, squash, dx, dy, sigma) -> np.ndarray:
         out = None
@@ -497,22 +525,25 @@ class _ShadowModel:
         oy, ox = np.mgrid[-reach:reach + 1, -reach:reach + 1]
         plausible = (oy >= -0.1 * height).astype(np.float64)
         sigma0 = 1.5
+        padded = [(cv2.copyMakeBorder(weight * dark, reach, reach, reach, reach, cv2.BORDER_CONSTANT, value=0),
+                   cv2.copyMakeBorder(weight, reach, reach, reach, reach, cv2.BORDER_CONSTANT, value=0))
+                  for _, _, _, weight, dark, _ in data]
         candidates = []
         for sh in np.arange(-1.6, 1.61, 0.2):
             for q in (0.12, 0.25, 0.4, 0.6, 0.8, 1.0):
                 num = np.zeros((2 * reach + 1, 2 * reach + 1), np.float64)
                 den = np.zeros_like(num)
-                for sil, _, _, weight, dark, _ in data:
+                for (sil, *_), (evidence, support) in zip(data, padded):
                     shape = sil.cast(sh, q, 0.0, 0.0, sigma0)
                     box = _roi_of(shape > 0.02, 0)
                     if box is None:
                         continue
                     by0, by1, bx0, bx1 = box
                     kern = shape[by0:by1, bx0:bx1]
-                    n = cv2.filter2D(weight * dark, cv2.CV_32F, kern, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
-                    d = cv2.filter2D(weight, cv2.CV_32F, kern * kern, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
-                    num += _window(n, by0, bx0, reach)
-                    den += _window(d, by0, bx0, reach)
+                    # the shape shifted by every offset in [-reach, reach]^2 against the evidence around it
+                    num += cv2.matchTemplate(evidence[by0:by1 + 2 * reach, bx0:bx1 + 2 * reach], kern, cv2.TM_CCORR)
+                    den += cv2.matchTemplate(support[by0:by1 + 2 * reach, bx0:bx1 + 2 * reach], kern * kern,
+                                             cv2.TM_CCORR)
                 sc = np.where((num > 0) & (den > 1.0), num * num / np.maximum(den, 1e-6), 0.0)
                 sc *= plausible
                 iy, ix = np.unravel_index(int(np.argmax(sc)), sc.shape)
@@ -532,15 +563,18 @@ class _ShadowModel:
         return cls._finish(data, best[1], [sh, q, dx / work, dy / work, sigma / work], tolerance,
                            cls._quality(data, best[1], tolerance))
 
-    def refine(self, fine: list, tolerance: float = 0.15) -> _ShadowModel:
-        """Polish the geometry on full-resolution, unsmoothed measurements (exact lean, shift, penumbra)."""
+    def refine(self, fine: list, work: float = 1.0, tolerance: float = 0.15) -> _ShadowModel:
+        """Polish the geometry on finer, unsmoothed measurements (exact lean, shift, penumbra); `fine` was
+        measured at `work` times the full resolution."""
         data = self._data(fine, raw=True)
         if not data:
             return self
         height = float(np.median([d[2] for d in data]))
-        start = [self.shear, self.squash, self.dx, self.dy, self.sigma]
+        start = [self.shear, self.squash, self.dx * work, self.dy * work, self.sigma * work]
         params = self._polish(data, start, height, tolerance)
-        return self._finish(data, params, params, tolerance, self.quality) or self
+        sh, q, dx, dy, sigma = params
+        return self._finish(data, params, [sh, q, dx / work, dy / work, sigma / work], tolerance,
+                            self.quality) or self
 
     @classmethod
     def _finish(cls, total_data, params, out_params, tolerance, coarse_quality):
@@ -616,17 +650,6 @@ def _plausible_shadow(params, height: float) -> bool:
             and -0.1 * height <= dy <= 0.3 * height and abs(dx) <= 0.3 * height)
 
 
-def _window(values: np.ndarray, y: int, x: int, reach: int) -> np.ndarray:
-    """values[y + o, x + o'] for o, o' in [-reach, reach] (zeros outside)."""
-    out = np.zeros((2 * reach + 1, 2 * reach + 1), np.float64)
-    h, w = values.shape
-    ya, yb = max(0, y - reach), min(h, y + reach + 1)
-    xa, xb = max(0, x - reach), min(w, x + reach + 1)
-    if ya < yb and xa < xb:
-        out[ya - (y - reach):yb - (y - reach), xa - (x - reach):xb - (x - reach)] = values[ya:yb, xa:xb]
-    return out
-
-
 DEBUG: list | None = None   # set to a list to collect per-component features (bench/diagnostics)
 
 
@@ -663,12 +686,24 @@ class _EffectStage:
         grey_t = cv2.cvtColor(image_w.astype(np.uint8), cv2.COLOR_RGB2GRAY)
         tex_t = _texture(grey_t, fill_w, 2.0)
         gy, gx = np.mgrid[0:ws[1], 0:ws[0]].astype(np.float32)
+        # sources are shrunk first (area average) when the work resolution is much lower: no aliasing
+        pre = f if f < 0.4 else 1.0
+        height, width = frames.shape[1:3]
+        small_size = (max(1, round(width * pre)), max(1, round(height * pre)))
+        sx, sy = width / small_size[0], height / small_size[1]
+        up = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], np.float64)
         for s in _effect_sources(t, len(frames), self.samples):
             warp = down @ shift @ geo.source_to_target(s, t)
-            pix = cv2.warpPerspective(frames[s], warp, ws, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            src = frames[s]
             tri = self.trimask[s]
             obj = (tri <= _REMOVE_MAX).view(np.uint8) * np.uint8(255)
             kept = (tri >= _KEEP_MIN).view(np.uint8) * np.uint8(255)
+            if pre < 1.0:
+                warp = warp @ up
+                src = cv2.resize(src, small_size, interpolation=cv2.INTER_AREA)
+                obj = cv2.resize(obj, small_size, interpolation=cv2.INTER_AREA)
+                kept = cv2.resize(kept, small_size, interpolation=cv2.INTER_AREA)
+            pix = cv2.warpPerspective(src, warp, ws, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             objw = cv2.warpPerspective(obj, warp, ws, flags=cv2.INTER_LINEAR, borderValue=255)
             keptw = cv2.warpPerspective(kept, warp, ws, flags=cv2.INTER_LINEAR, borderValue=0)
             if self.refine:
@@ -816,7 +851,7 @@ class _EffectStage:
 
 def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = True, progress=None,
                    max_sources: int = 60, fit_frames: int = 8, data_driven: bool = False,
-                   min_quality: float = 0.4, tolerances=(10.0,)) -> RemovalResult:
+                   min_quality: float = 0.4, tolerances=(10.0,), motion_side: int = 320) -> RemovalResult:
     """Remove the REMOVE pixels of `trimask` and, with effects=True, the shadow they cast inside the
     MAY_CHANGE band, from `frames`. Pixels outside the returned `changed` mask are bit-identical to the input.
 
@@ -859,7 +894,7 @@ def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = T
         fill = remove_r | (_dilate(remove_r, margin) & band_r)
         return remove_r, band_r, ring, fill
 
-    geo = _estimate_motion(frames, trimask, progress and report)
+    geo = _estimate_motion(frames, trimask, progress and report, motion_side)
     for t in range(count):
         if rois[t] is not None:
             y0, y1, x0, x1 = rois[t]
@@ -882,13 +917,14 @@ def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = T
         model = _ShadowModel.fit(list(evidence.values()), stage.work) if evidence else None
         if model is not None and (model.quality < min_quality or float(model.darkness.mean()) < 0.08):
             model = None
-        if model is not None and stage.work < min(1.0, 1.0 / scale):
-            full = _EffectStage(frames, trimask, geo, scale, work=min(1.0, 1.0 / scale))
+        fine_work = min(1.0, 1.0 / scale)        # ~240 lines: exact enough, affordable on large clips
+        if model is not None and stage.work < fine_work:
+            full = _EffectStage(frames, trimask, geo, scale, work=fine_work)
             fine = []
             for t in picks[len(picks) // 4::max(1, len(picks) // 3)][:3]:
                 remove_r, band_r, ring, fill = regions(t)
                 fine.append(full.evidence(t, rois[t], band_r, fill, ring, remove_r))
-            model = model.refine(fine)
+            model = model.refine(fine, fine_work)
         if DEBUG is not None:
             DEBUG.append(dict(model=model))
         if model is not None and (model.quality < min_quality or float(model.darkness.mean()) < 0.08):
