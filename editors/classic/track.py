@@ -1,11 +1,13 @@
 """Classic (CPU, no weights) object segmentation and tracking.
 
-Draft v2: own GrabCut-style graph cut (scipy max-flow) with colour GMMs + a flow-warped shape prior.
+First mask: iterated colour-GMM graph cuts from a box / clicks.  Tracking, both ways from the prompted frame:
+DIS optical flow warps the previous mask into a shape prior, local (bilateral grid, kNN on texture) and key-frame
+(colour GMMs, position-relative grid) appearance vote per pixel, and an exact graph cut (scipy max-flow) decides.
+bench/segment.py has the numbers.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import cv2
@@ -15,11 +17,9 @@ from editors.core.errors import UserError
 
 Progress = Callable[[float, str], None] | None
 
-P = {k: float(v) for k, v in (kv.split("=") for kv in os.environ.get("TRACK_P", "").split(",") if kv)}
-
-
-def _p(name, default):
-    return P.get(name, default)
+# Weight of the key frame's colour models against the propagated evidence (bench/segment.py, 40 frames from the
+# ground-truth first mask: 1 -> 0.526 mean IoU, 2 -> 0.543, 3 -> 0.553, 5 -> 0.546).
+KEY_WEIGHT = 3.0
 
 
 # ----------------------------------------------------------------------------------------------- checks
@@ -216,7 +216,13 @@ def _fill_small_holes(mask: np.ndarray, max_frac: float = 0.02) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------- first mask
 def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
-    """A first object mask on one frame from a box and/or clicks (GrabCut-style iterated graph cut)."""
+    """A first object mask on one frame from a box and/or clicks.
+
+    Two iterated graph cuts (OpenCV's GrabCut and our own, whose weaker smoothing keeps thin and small objects);
+    with a box, the one whose bounding box fits the box best wins (the user drew it tight around the object).
+    On 50 ground-truth boxes from real clips: the box itself 0.42 mean IoU, GrabCut alone 0.40 (it empties small
+    objects), ours alone 0.52, the pair 0.53.
+    """
     _check_frame(frame)
     H, W = frame.shape[:2]
     pts = _check_points(points or [], H, W)
@@ -234,7 +240,7 @@ def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
     inbox[y0:y1, x0:x1] = True
     m = max(20, int(1.0 * max(x1 - x0, y1 - y0)))
     rx0, ry0, rx1, ry1 = _expand((x0, y0, x1, y1), m, H, W)
-    img = frame[ry0:ry1, rx0:rx1].astype(np.float32)
+    crop = np.ascontiguousarray(frame[ry0:ry1, rx0:rx1])
     ib = inbox[ry0:ry1, rx0:rx1]
     hard_fg = np.zeros_like(ib)
     hard_bg = ~ib
@@ -249,29 +255,59 @@ def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
     if not hard_bg.any():  # box covers the whole frame: use its border as background
         hard_bg[[0, -1], :] = True
         hard_bg[:, [0, -1]] = True
-    X = img.reshape(-1, 3)
-    fg = ib & ~hard_bg
-    lam = _p("lam0", 6.0)
-    for _ in range(int(_p("it0", 5))):
+    candidates = [_own_grabcut(crop, ib, hard_fg, hard_bg)]
+    if box is not None:
+        candidates.append(_opencv_grabcut(crop, ib, hard_fg, hard_bg))
+    best, best_fit = None, -1.0
+    for fg in candidates:
+        if fg is None:
+            continue
+        out = np.zeros((H, W), bool)
+        out[ry0:ry1, rx0:rx1] = fg
+        out = _keep_components(out, seeds=[(x, y) for x, y, lab in pts if lab == 1])
+        out = _fill_small_holes(out)
+        if not out.any():
+            continue
+        fit = _box_iou(_bbox(out), (x0, y0, x1, y1))
+        if fit > best_fit + 1e-6:
+            best, best_fit = out, fit
+    if best is None:
+        best = inbox
+    return best
+
+
+def _own_grabcut(img: np.ndarray, inbox: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray) -> np.ndarray:
+    X = img.reshape(-1, 3).astype(np.float32)
+    fg = inbox & ~hard_bg
+    for _ in range(5):
         if fg.sum() < 10:
             break
         gf = _GMM(X[fg.ravel()])
         gb = _GMM(X[(~fg).ravel()])
-        un = (gf.loglik(X) - gb.loglik(X)).reshape(ib.shape)
-        un = np.clip(un, -20, 20)
+        un = np.clip((gf.loglik(X) - gb.loglik(X)).reshape(inbox.shape), -20, 20)
         un[hard_bg] = -1e4
         un[hard_fg] = 1e4
-        new = _graphcut(un, img, lam)
+        new = _graphcut(un, img.astype(np.float32), 6.0)
         if np.array_equal(new, fg):
             break
         fg = new
-    out = np.zeros((H, W), bool)
-    out[ry0:ry1, rx0:rx1] = fg
-    out = _keep_components(out, seeds=[(x, y) for x, y, lab in pts if lab == 1])
-    out = _fill_small_holes(out)
-    if not out.any():
-        out[y0:y1, x0:x1] = True
-    return out
+    return fg
+
+
+def _opencv_grabcut(img: np.ndarray, inbox: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray):
+    labels = np.where(inbox, cv2.GC_PR_FGD, cv2.GC_BGD).astype(np.uint8)
+    labels[hard_bg] = cv2.GC_BGD
+    labels[hard_fg] = cv2.GC_FGD
+    try:  # raises when one side has too few pixels for its colour model
+        cv2.grabCut(img, labels, None, np.zeros((1, 65)), np.zeros((1, 65)), 5, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return None
+    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+
+
+def _box_iou(a, b) -> float:
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 # ----------------------------------------------------------------------------------------------- tracking
@@ -359,11 +395,11 @@ class _Tracker:
         r = int(max(8, 0.5 * s))
         x0, y0, x1, y1 = _expand(_bbox(mask), r, self.H, self.W)
         yy, xx = np.mgrid[y0:y1, x0:x1]
-        cell = _p("kcell", 0.25) * s
+        cell = 0.25 * s
         pos = (np.stack([yy.ravel(), xx.ravel()], 1) - c) / cell
         col = self.ycc(k)[y0:y1, x0:x1].reshape(-1, 3)
         self.keygrid = _Grid(pos, col, mask[y0:y1, x0:x1].ravel().astype(np.float64))
-        self.keycell = _p("kcell", 0.25)
+        self.keycell = 0.25
 
     def models(self, t, mask):
         """fg / bg colour GMMs from frame t with mask (bg from a ring around the object)."""
@@ -397,6 +433,8 @@ class _Tracker:
         return self._ycc[t]
 
     def step(self, t, p, mask_p):
+        """Mask on frame t from the mask on the neighbouring frame p: the flow-warped mask gives a shape prior in
+        a band around it; four appearance terms vote on each pixel; a contrast-sensitive graph cut decides."""
         H, W = self.H, self.W
         flow = self.dis.calc(self.gray(t), self.gray(p), None)
         mx, my = self.gx + flow[..., 0], self.gy + flow[..., 1]
@@ -404,10 +442,10 @@ class _Tracker:
                          borderValue=0)
         w = prob > 0.5
         area = int(w.sum())
-        if area < 4 or _p("warponly", 0):
+        if area < 4:
             return w
         s = np.sqrt(area)
-        band = int(np.clip(_p("band", 0.15) * s, 4, 40))
+        band = int(np.clip(0.15 * s, 4, 40))
         x0, y0, x1, y1 = _expand(_bbox(w), band + 2, H, W)
         roi = (slice(y0, y1), slice(x0, x1))
         h, wd = y1 - y0, x1 - x0
@@ -419,69 +457,62 @@ class _Tracker:
         din = cv2.distanceTransform(wr, cv2.DIST_L2, 3)
         dout = cv2.distanceTransform(1 - wr, cv2.DIST_L2, 3)
         sd = din - dout
-        sigma = max(_p("sig", 0.04) * s, 1.5)
-        A = _p("shmax", 6.0)
-        un = np.clip(sd / sigma, -A, A)
-        a = _p("alpha", 1.0)
-        if _p("lw", 1.0) > 0:
-            ref = cv2.remap(self.ycc(p), mx[roi], my[roi], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            cell = np.clip(_p("cell", 0.12) * s, 3, 16)
-            mg = _p("margin", 2.0)
-            lf = (din > mg).ravel().astype(np.float64)
-            lb = (dout > mg).ravel().astype(np.float64)
-            nf, nb = _Grid(pix / cell, ref.reshape(-1, 3), lf, lb).query(pix / cell, curc)
-            cc = cell * _p("coarse", 4)
-            cf, cb = _Grid(pix / cc, ref.reshape(-1, 3), lf, lb).query(pix / cc, curc)
-            cwt = _p("cwt", 0.1)
-            un += _p("lw", 1.0) * _logodds(nf + cwt * cf, nb + cwt * cb, a, _p("lmax", 3.0)).reshape(h, wd)
-        if _p("nw", 1.0) > 0:
-            # kNN local classifier trained on the previous frame (labels = its mask), queried at the current
-            # pixels' correspondences (flow) so positions line up when the flow is right.
-            mp = mask_p.astype(np.uint8)
-            rr = int(max(8, _p("ring", 0.5) * s))
-            px0, py0, px1, py1 = _expand(_bbox(mask_p), rr, H, W)
-            sub = (slice(py0, py1), slice(px0, px1))
-            mpr = mp[sub]
-            fgs = cv2.erode(mpr, _disk(1)) > 0
-            bgs = (cv2.dilate(mpr, _disk(rr)) > 0) & ~(cv2.dilate(mpr, _disk(1)) > 0)
-            Fp = self.feat(p)[sub]
-            sel = np.nonzero((fgs | bgs).ravel())[0]
-            nmax = int(_p("nmax", 8000))
-            if len(sel) > nmax:
-                sel = np.random.default_rng(t).choice(sel, nmax, replace=False)
-            yy2, xx2 = np.divmod(sel, px1 - px0)
-            Xtr = Fp.reshape(-1, Fp.shape[2])[sel]
-            scl = Xtr.std(0) + 1.0
-            pw = _p("pw", 6.0) / s
-            Xtr = np.concatenate([Xtr / scl, ((yy2 + py0) * pw)[:, None], ((xx2 + px0) * pw)[:, None]], 1)
-            ytr = fgs.ravel()[sel].astype(np.float32)
-            q = np.abs(sd) <= _p("qband", 0.2) * s + 2
-            qy, qx = np.nonzero(q)
-            Fc = self.feat(t)[roi][qy, qx]
-            Xte = np.concatenate([Fc / scl, (my[roi][qy, qx] * pw)[:, None], (mx[roi][qy, qx] * pw)[:, None]], 1)
-            lo = _knn_logodds(Xtr, ytr, Xte, int(_p("k", 10)))
-            nn = np.zeros((h, wd), np.float32)
-            nn[qy, qx] = lo
-            un += _p("nw", 1.0) * nn
-        if _p("kw", 1.0) > 0:
-            ys, xs = np.nonzero(w)
-            c = np.array([ys.mean(), xs.mean()])
-            kf, kb = self.keygrid.query((pix - c) / (self.keycell * s), curc)
-            un += _p("kw", 1.0) * _logodds(kf, kb, a, _p("kmax", 3.0)).reshape(h, wd)
-        if _p("gw", 1.0) > 0:
-            gf, gbk = self.key
-            _, gb = self.models(p, mask_p)
-            gb = _GMM.mix(gbk, gb, 0.5)
-            X = self.frames[t][roi].reshape(-1, 3)
-            glob = np.clip((gf.loglik(X) - gb.loglik(X)).reshape(h, wd), -_p("gmax", 3.0), _p("gmax", 3.0))
-            un += _p("gw", 1.0) * glob
+        # shape prior: signed distance to the warped mask's edge, saturating a few pixels away
+        un = np.clip(sd / max(0.04 * s, 1.5), -6.0, 6.0)
+        # local colour: a bilateral grid of the previous frame's labels, read at the flow correspondences
+        ref = cv2.remap(self.ycc(p), mx[roi], my[roi], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cell = np.clip(0.12 * s, 3, 16)
+        lf = (din > 2.0).ravel().astype(np.float64)
+        lb = (dout > 2.0).ravel().astype(np.float64)
+        nf, nb = _Grid(pix / cell, ref.reshape(-1, 3), lf, lb).query(pix / cell, curc)
+        cf, cb = _Grid(pix / (4 * cell), ref.reshape(-1, 3), lf, lb).query(pix / (4 * cell), curc)
+        un += _logodds(nf + 0.1 * cf, nb + 0.1 * cb, 1.0, 3.0).reshape(h, wd)
+        un += self._knn_term(t, p, mask_p, s, sd, roi, mx, my)
+        # the key frame's appearance, weighted most: it does not drift with the propagated masks
+        ys, xs = np.nonzero(w)
+        c = np.array([ys.mean(), xs.mean()])
+        kf, kb = self.keygrid.query((pix - c) / (self.keycell * s), curc)
+        un += KEY_WEIGHT * _logodds(kf, kb, 1.0, 3.0).reshape(h, wd)
+        gf, gbk = self.key
+        _, gb = self.models(p, mask_p)
+        gb = _GMM.mix(gbk, gb, 0.5)
+        X = self.frames[t][roi].reshape(-1, 3)
+        un += KEY_WEIGHT * np.clip((gf.loglik(X) - gb.loglik(X)).reshape(h, wd), -3.0, 3.0)
         un[dout > band] = -1e4
-        fg = _graphcut(un, cur.astype(np.float32), _p("lam", 2.0))
+        fg = _graphcut(un, cur.astype(np.float32), 2.0)
         out = np.zeros((H, W), bool)
         out[roi] = fg
         core = cv2.erode(w.astype(np.uint8), _disk(max(1, band // 4))) > 0
         out = _keep_components(out, ref=core if core.any() else w)
         return _fill_small_holes(out)
+
+    def _knn_term(self, t, p, mask_p, s, sd, roi, mx, my):
+        """kNN classifier on texture features trained on the previous frame (labels = its mask), queried at the
+        current pixels' flow correspondences near the warped edge, so positions line up when the flow is right."""
+        H, W = self.H, self.W
+        mp = mask_p.astype(np.uint8)
+        rr = int(max(8, 0.5 * s))
+        px0, py0, px1, py1 = _expand(_bbox(mask_p), rr, H, W)
+        sub = (slice(py0, py1), slice(px0, px1))
+        mpr = mp[sub]
+        fgs = cv2.erode(mpr, _disk(1)) > 0
+        bgs = (cv2.dilate(mpr, _disk(rr)) > 0) & ~(cv2.dilate(mpr, _disk(1)) > 0)
+        Fp = self.feat(p)[sub]
+        sel = np.nonzero((fgs | bgs).ravel())[0]
+        if len(sel) > 8000:
+            sel = np.random.default_rng(t).choice(sel, 8000, replace=False)
+        yy2, xx2 = np.divmod(sel, px1 - px0)
+        Xtr = Fp.reshape(-1, Fp.shape[2])[sel]
+        scl = Xtr.std(0) + 1.0
+        pw = 6.0 / s
+        Xtr = np.concatenate([Xtr / scl, ((yy2 + py0) * pw)[:, None], ((xx2 + px0) * pw)[:, None]], 1)
+        ytr = fgs.ravel()[sel].astype(np.float32)
+        qy, qx = np.nonzero(np.abs(sd) <= 0.2 * s + 2)
+        Fc = self.feat(t)[roi][qy, qx]
+        Xte = np.concatenate([Fc / scl, (my[roi][qy, qx] * pw)[:, None], (mx[roi][qy, qx] * pw)[:, None]], 1)
+        nn = np.zeros(sd.shape, np.float32)
+        nn[qy, qx] = _knn_logodds(Xtr, ytr, Xte, 10)
+        return nn
 
 
 def track(frames: np.ndarray, frame_index: int, mask: np.ndarray, *, progress: Progress = None) -> np.ndarray:
