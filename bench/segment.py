@@ -6,6 +6,7 @@ by the bounding box of the frame-0 ground-truth mask; the first mask comes from 
 IoU, the first frame's IoU (quality of the box -> mask step) and seconds per frame of tracking.
 
     python bench/segment.py [--clips schoolgirls,tennis] [--max-frames 40] [--save-overlays /tmp/ov]
+    python bench/segment.py --prompt-every 20   # a correcting box every 20 frames, through the editor's path
 
 Data is read from ../shared/data/clips (relative to the repository) or --data; nothing is copied.
 """
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from editors.classic.track import first_mask, track  # noqa: E402
+from editors.core.prompts import Prompt  # noqa: E402
+from editors.segment import _segment_classic  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clips"
 DEFAULT_CLIPS = ["schoolgirls", "dogs-jump", "car-shadow", "tennis", "bmx-trees"]
@@ -86,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overlay-every", type=int, default=5)
     ap.add_argument("--gt-first", action="store_true",
                     help="diagnostic: track from the ground-truth frame-0 mask instead of first_mask(box)")
+    ap.add_argument("--prompt-every", type=int, default=0,
+                    help="also box-prompt every K-th frame (where the object is visible), as a user correcting "
+                         "the tracker would; runs the segment editor's multi-prompt path")
     args = ap.parse_args(argv)
 
     rows = []
@@ -102,9 +108,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label:<20} absent on frame 0, skipped")
                 continue
             t0 = time.perf_counter()
-            m0 = gt[0].copy() if args.gt_first else first_mask(frames[0], box=box_of(gt[0]))
-            t1 = time.perf_counter()
-            pred = track(frames, 0, m0)
+            if args.prompt_every:
+                prompts = [Prompt(t, 1, box=box_of(gt[t])) for t in range(0, T, args.prompt_every) if gt[t].any()]
+                t1 = t0
+                pred = _segment_classic(frames, prompts)[1]
+            else:
+                m0 = gt[0].copy() if args.gt_first else first_mask(frames[0], box=box_of(gt[0]))
+                t1 = time.perf_counter()
+                pred = track(frames, 0, m0)
             t2 = time.perf_counter()
             ious = np.array([iou(pred[t], gt[t]) for t in range(T)])
             spf = (t2 - t1) / max(T - 1, 1)
