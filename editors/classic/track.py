@@ -221,7 +221,7 @@ def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
     Two iterated graph cuts (OpenCV's GrabCut and our own, whose weaker smoothing keeps thin and small objects);
     with a box, the one whose bounding box fits the box best wins (the user drew it tight around the object).
     On 50 ground-truth boxes from real clips: the box itself 0.42 mean IoU, GrabCut alone 0.40 (it empties small
-    objects), ours alone 0.52, the pair 0.53.
+    objects), ours alone 0.52, the pair 0.53, the pair with ours started from the unlike half of large boxes 0.55.
     """
     _check_frame(frame)
     H, W = frame.shape[:2]
@@ -255,7 +255,10 @@ def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
     if not hard_bg.any():  # box covers the whole frame: use its border as background
         hard_bg[[0, -1], :] = True
         hard_bg[:, [0, -1]] = True
-    candidates = [_own_grabcut(crop, ib, hard_fg, hard_bg)]
+    # large boxes hold much background between the object's parts; small ones are mostly object (there the
+    # narrower start loses thin objects: a backpack's IoU fell 0.15 -> 0.07)
+    large = min(x1 - x0, y1 - y0) >= 0.15 * min(H, W)
+    candidates = [_own_grabcut(crop, ib, hard_fg, hard_bg, start_unlike=large)]
     if box is not None:
         candidates.append(_opencv_grabcut(crop, ib, hard_fg, hard_bg))
     best, best_fit = None, -1.0
@@ -276,9 +279,15 @@ def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
     return best
 
 
-def _own_grabcut(img: np.ndarray, inbox: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray) -> np.ndarray:
+def _own_grabcut(img: np.ndarray, inbox: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray,
+                 start_unlike: bool = False) -> np.ndarray:
     X = img.reshape(-1, 3).astype(np.float32)
     fg = inbox & ~hard_bg
+    if start_unlike and fg.sum() > 50 and (~inbox).sum() > 50:
+        # start the object's colour model from the half of the box least like the box's surroundings, so floor
+        # or wall showing between the limbs is not taken for the object (tennis: 0.41 -> 0.64 IoU)
+        bg_loglik = _GMM(X[(~inbox).ravel()]).loglik(X).reshape(inbox.shape)
+        fg = fg & (bg_loglik <= np.median(bg_loglik[fg])) | hard_fg
     for _ in range(5):
         if fg.sum() < 10:
             break
