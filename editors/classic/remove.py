@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..core import masks as M
 from ..core import motion
 
 _REMOVE_MAX = 0.25     # trimask <= this: remove
@@ -65,16 +66,6 @@ def _roi_of(mask: np.ndarray, pad: int) -> tuple[int, int, int, int] | None:
     cols = np.flatnonzero(mask.any(axis=0))
     h, w = mask.shape
     return (max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad), max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad))
-
-
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    if radius <= 0:
-        return mask.copy()
-    return cv2.dilate(mask.astype(np.uint8), _disk(radius)) > 0
 
 
 class _Motion:
@@ -784,11 +775,11 @@ class _EffectStage:
         region = band_w & known & ~fill_w
         cand_region = (band_w | ring_w) & known & ~fill_w
         dark = cand_region & (lum < -low) & (smooth.max(axis=2) < -0.3 * low)
-        obj_near = _dilate(fill_w, 2)
+        obj_near = M.dilate(fill_w, 2)
         obj_area = max(int(fill_w.sum()), 1)
         matte = np.zeros(lum.shape, np.float32)
         colour = np.zeros(smooth.shape, np.float32)
-        grow = _disk(2)
+        grow = M.disk(2)
         n_lab, labels, stats, _ = cv2.connectedComponentsWithStats(dark.view(np.uint8), connectivity=8)
         for lab in range(1, n_lab):
             comp = labels == lab
@@ -890,8 +881,8 @@ def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = T
         tri_r = trimask[t, y0:y1, x0:x1]
         keep_r, remove_r = tri_r >= _KEEP_MIN, tri_r <= _REMOVE_MAX
         band_r = ~keep_r & ~remove_r
-        ring = keep_r & _dilate(~keep_r, ring_w)
-        fill = remove_r | (_dilate(remove_r, margin) & band_r)
+        ring = keep_r & M.dilate(~keep_r, ring_w)
+        fill = remove_r | (M.dilate(remove_r, margin) & band_r)
         return remove_r, band_r, ring, fill
 
     geo = _estimate_motion(frames, trimask, progress and report, motion_side)
@@ -966,7 +957,7 @@ def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = T
             continue
         y0, y1, x0, x1 = rois[t]
         todo = layer[t, y0:y1, x0:x1] == 255
-        check = _dilate(todo, check_w) & ~todo
+        check = M.dilate(todo, check_w) & ~todo
         region = out[t, y0:y1, x0:x1]
         for valid, tolerance in [(v, tol) for tol in tolerances for v in tiers]:
             bg, got = _propagate(t, rois[t], todo, check, region, out, valid, geo,
@@ -991,7 +982,7 @@ def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = T
         region = out[t, y0:y1, x0:x1]
         if anchors:
             hole = layer[t, y0:y1, x0:x1] == 255
-            check = _dilate(hole, check_w) & ~hole
+            check = M.dilate(hole, check_w) & ~hole
             order = sorted(anchors, key=lambda a: abs(a - t))[:3]
             bg, got = _propagate(t, rois[t], todo, check, region, out, everything, geo, order, scale)
             region[got] = np.clip(bg[got] + 0.5, 0, 255).astype(np.uint8)

@@ -13,6 +13,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from editors.core import masks as M
 from editors.core.errors import UserError
 
 Progress = Callable[[float, str], None] | None
@@ -166,17 +167,6 @@ def _graphcut(unary: np.ndarray, img: np.ndarray, lam: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def _disk(r: int) -> np.ndarray:
-    r = max(int(r), 1)
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-
-
-def _bbox(mask: np.ndarray):
-    ys = np.nonzero(mask.any(1))[0]
-    xs = np.nonzero(mask.any(0))[0]
-    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
-
-
 def _expand(b, m, H, W):
     x0, y0, x1, y1 = b
     return max(0, x0 - m), max(0, y0 - m), min(W, x1 + m), min(H, y1 + m)
@@ -271,7 +261,7 @@ def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
         out = _fill_small_holes(out)
         if not out.any():
             continue
-        fit = _box_iou(_bbox(out), (x0, y0, x1, y1))
+        fit = _box_iou(M.bounding_box(out), (x0, y0, x1, y1))
         if fit > best_fit + 1e-6:
             best, best_fit = out, fit
     if best is None:
@@ -402,7 +392,7 @@ class _Tracker:
         ys, xs = np.nonzero(mask)
         c = np.array([ys.mean(), xs.mean()])
         r = int(max(8, 0.5 * s))
-        x0, y0, x1, y1 = _expand(_bbox(mask), r, self.H, self.W)
+        x0, y0, x1, y1 = _expand(M.bounding_box(mask), r, self.H, self.W)
         yy, xx = np.mgrid[y0:y1, x0:x1]
         cell = 0.25 * s
         pos = (np.stack([yy.ravel(), xx.ravel()], 1) - c) / cell
@@ -415,10 +405,10 @@ class _Tracker:
         H, W = self.H, self.W
         area = mask.sum()
         r = int(max(8, 0.5 * np.sqrt(area)))
-        x0, y0, x1, y1 = _expand(_bbox(mask), r, H, W)
+        x0, y0, x1, y1 = _expand(M.bounding_box(mask), r, H, W)
         img = self.frames[t, y0:y1, x0:x1].reshape(-1, 3)
         m = mask[y0:y1, x0:x1].ravel()
-        ring = cv2.dilate(mask[y0:y1, x0:x1].astype(np.uint8), _disk(r)).ravel() > 0
+        ring = cv2.dilate(mask[y0:y1, x0:x1].astype(np.uint8), M.disk(r)).ravel() > 0
         bgsel = ring & ~m
         if bgsel.sum() < 20:
             bgsel = ~m
@@ -455,7 +445,7 @@ class _Tracker:
             return w
         s = np.sqrt(area)
         band = int(np.clip(0.15 * s, 4, 40))
-        x0, y0, x1, y1 = _expand(_bbox(w), band + 2, H, W)
+        x0, y0, x1, y1 = _expand(M.bounding_box(w), band + 2, H, W)
         roi = (slice(y0, y1), slice(x0, x1))
         h, wd = y1 - y0, x1 - x0
         cur = self.ycc(t)[roi]
@@ -491,7 +481,7 @@ class _Tracker:
         fg = _graphcut(un, cur.astype(np.float32), 2.0)
         out = np.zeros((H, W), bool)
         out[roi] = fg
-        core = cv2.erode(w.astype(np.uint8), _disk(max(1, band // 4))) > 0
+        core = cv2.erode(w.astype(np.uint8), M.disk(max(1, band // 4))) > 0
         out = _keep_components(out, ref=core if core.any() else w)
         return _fill_small_holes(out)
 
@@ -501,11 +491,11 @@ class _Tracker:
         H, W = self.H, self.W
         mp = mask_p.astype(np.uint8)
         rr = int(max(8, 0.5 * s))
-        px0, py0, px1, py1 = _expand(_bbox(mask_p), rr, H, W)
+        px0, py0, px1, py1 = _expand(M.bounding_box(mask_p), rr, H, W)
         sub = (slice(py0, py1), slice(px0, px1))
         mpr = mp[sub]
-        fgs = cv2.erode(mpr, _disk(1)) > 0
-        bgs = (cv2.dilate(mpr, _disk(rr)) > 0) & ~(cv2.dilate(mpr, _disk(1)) > 0)
+        fgs = cv2.erode(mpr, M.disk(1)) > 0
+        bgs = (cv2.dilate(mpr, M.disk(rr)) > 0) & ~(cv2.dilate(mpr, M.disk(1)) > 0)
         Fp = self.feat(p)[sub]
         sel = np.nonzero((fgs | bgs).ravel())[0]
         if len(sel) > 8000:

@@ -94,7 +94,8 @@ def _per_frame(masks: np.ndarray, fn) -> np.ndarray:
     return np.stack([fn(m) for m in masks]) if masks.ndim == 3 else fn(masks)
 
 
-def _disk(radius: int) -> np.ndarray:
+def disk(radius: int) -> np.ndarray:
+    """Elliptic structuring element of the given radius (2r+1 pixels across)."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
@@ -102,14 +103,14 @@ def dilate(masks: np.ndarray, radius: int) -> np.ndarray:
     """Grow masks by `radius` pixels (a disk); works on (H, W) or (T, H, W)."""
     if radius <= 0:
         return masks.copy()
-    kernel = _disk(radius)
+    kernel = disk(radius)
     return _per_frame(masks, lambda m: cv2.dilate(m.astype(np.uint8), kernel) > 0)
 
 
 def erode(masks: np.ndarray, radius: int) -> np.ndarray:
     if radius <= 0:
         return masks.copy()
-    kernel = _disk(radius)
+    kernel = disk(radius)
     return _per_frame(masks, lambda m: cv2.erode(m.astype(np.uint8), kernel, borderValue=0) > 0)
 
 
