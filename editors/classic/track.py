@@ -15,6 +15,7 @@ import numpy as np
 
 from editors.core import masks as M
 from editors.core.errors import UserError
+from editors.core.prompts import Prompt, validate
 
 Progress = Callable[[float, str], None] | None
 
@@ -29,47 +30,23 @@ def _check_frame(frame: np.ndarray) -> None:
         raise UserError(f"expected an (H, W, 3) uint8 RGB frame, got {getattr(frame, 'shape', type(frame))}")
 
 
-def _check_box(box, H: int, W: int) -> tuple[int, int, int, int]:
-    try:
-        x0, y0, x1, y1 = (int(round(float(v))) for v in box)
-    except (TypeError, ValueError):
-        raise UserError(f"box must be four numbers (x0, y0, x1, y1), got {box!r}") from None
-    if x1 <= x0 or y1 <= y0:
-        raise UserError(f"box {tuple(box)} is empty: need x0 < x1 and y0 < y1")
+def _clamp_box(box, H: int, W: int) -> tuple[int, int, int, int]:
+    """The (validated) box in whole pixels, cut to the frame."""
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
-    if cx1 <= cx0 or cy1 <= cy0:
-        raise UserError(f"box {tuple(box)} lies outside the {W}x{H} frame")
     if (cx1 - cx0) < 2 or (cy1 - cy0) < 2:
         raise UserError(f"box {tuple(box)} is too small inside the {W}x{H} frame (need at least 2x2 pixels)")
     return cx0, cy0, cx1, cy1
-
-
-def _check_points(points, H: int, W: int) -> list[tuple[int, int, int]]:
-    out = []
-    for p in points:
-        try:
-            x, y, label = p
-            x, y, label = float(x), float(y), int(label)
-        except (TypeError, ValueError):
-            raise UserError(f"a point must be (x, y, label), got {p!r}") from None
-        if label not in (0, 1):
-            raise UserError(f"point label must be 1 (object) or 0 (background), got {label}")
-        if not (0 <= x < W and 0 <= y < H):
-            raise UserError(f"point ({x:g}, {y:g}) lies outside the {W}x{H} frame")
-        out.append((int(x), int(y), label))
-    return out
 
 
 # ----------------------------------------------------------------------------------------------- colour GMM
 class _GMM:
     """Full-covariance Gaussian mixture on RGB, fitted by a few deterministic k-means + one M step."""
 
-    def __init__(self, X: np.ndarray, k: int = 5, weights: np.ndarray | None = None):
+    def __init__(self, X: np.ndarray, k: int = 5):
         X = np.asarray(X, np.float32)
         if len(X) > 6000:
-            sel = np.random.default_rng(0).choice(len(X), 6000, replace=False)
-            X = X[sel]
-            weights = None if weights is None else weights[sel]
+            X = X[np.random.default_rng(0).choice(len(X), 6000, replace=False)]
         k = int(max(1, min(k, len(X) // 20)))
         # k-means init: split along the luminance quantiles (deterministic)
         lum = X.sum(1)
@@ -215,11 +192,10 @@ def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
     """
     _check_frame(frame)
     H, W = frame.shape[:2]
-    pts = _check_points(points or [], H, W)
-    if box is None and not any(lab == 1 for _, _, lab in pts):
-        raise UserError("give a box or at least one positive point (label 1) on the object")
+    validate([Prompt(0, 1, list(points or []), box)], 1, H, W)
+    pts = [(int(x), int(y), int(label)) for x, y, label in points or []]
     if box is not None:
-        x0, y0, x1, y1 = _check_box(box, H, W)
+        x0, y0, x1, y1 = _clamp_box(box, H, W)
     else:
         pos = np.array([(x, y) for x, y, lab in pts if lab == 1])
         x0, y0 = pos.min(0)
@@ -386,7 +362,7 @@ class _Tracker:
         self.keygrid = None
 
     def set_key(self, k, mask):
-        self.key = self.models(k, mask)
+        self.key = _GMM(self.frames[k][mask]), self.ring_background(k, mask)
         area = mask.sum()
         s = np.sqrt(area)
         ys, xs = np.nonzero(mask)
@@ -400,8 +376,8 @@ class _Tracker:
         self.keygrid = _Grid(pos, col, mask[y0:y1, x0:x1].ravel().astype(np.float64))
         self.keycell = 0.25
 
-    def models(self, t, mask):
-        """fg / bg colour GMMs from frame t with mask (bg from a ring around the object)."""
+    def ring_background(self, t, mask):
+        """Colour GMM of the background in a ring around the object on frame t."""
         H, W = self.H, self.W
         area = mask.sum()
         r = int(max(8, 0.5 * np.sqrt(area)))
@@ -412,24 +388,24 @@ class _Tracker:
         bgsel = ring & ~m
         if bgsel.sum() < 20:
             bgsel = ~m
-        return _GMM(img[m]), _GMM(img[bgsel])
+        return _GMM(img[bgsel])
+
+    def _cached(self, store: dict, t: int, make):
+        """Per-frame derived images; a step only reads frames t and t +- 1, so older ones are dropped."""
+        if t not in store:
+            store[t] = make(self.frames[t])
+            store.pop(t - 2, None)
+            store.pop(t + 2, None)
+        return store[t]
 
     def gray(self, t):
-        if t not in self._gray:
-            self._gray[t] = cv2.cvtColor(self.frames[t], cv2.COLOR_RGB2GRAY)
-        return self._gray[t]
+        return self._cached(self._gray, t, lambda f: cv2.cvtColor(f, cv2.COLOR_RGB2GRAY))
 
     def feat(self, t):
-        if t not in self._feat:
-            self._feat[t] = _features(self.frames[t])
-            self._feat.pop(t - 2, None)
-            self._feat.pop(t + 2, None)
-        return self._feat[t]
+        return self._cached(self._feat, t, _features)
 
     def ycc(self, t):
-        if t not in self._ycc:
-            self._ycc[t] = cv2.cvtColor(self.frames[t], cv2.COLOR_RGB2YCrCb)
-        return self._ycc[t]
+        return self._cached(self._ycc, t, lambda f: cv2.cvtColor(f, cv2.COLOR_RGB2YCrCb))
 
     def step(self, t, p, mask_p):
         """Mask on frame t from the mask on the neighbouring frame p: the flow-warped mask gives a shape prior in
@@ -473,8 +449,7 @@ class _Tracker:
         kf, kb = self.keygrid.query((pix - c) / (self.keycell * s), curc)
         un += KEY_WEIGHT * _logodds(kf, kb, 1.0, 3.0).reshape(h, wd)
         gf, gbk = self.key
-        _, gb = self.models(p, mask_p)
-        gb = _GMM.mix(gbk, gb, 0.5)
+        gb = _GMM.mix(gbk, self.ring_background(p, mask_p), 0.5)
         X = self.frames[t][roi].reshape(-1, 3)
         un += KEY_WEIGHT * np.clip((gf.loglik(X) - gb.loglik(X)).reshape(h, wd), -3.0, 3.0)
         un[dout > band] = -1e4
