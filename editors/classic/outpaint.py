@@ -360,24 +360,20 @@ def _disagrees(pixels: np.ndarray, current: np.ndarray, overlap: np.ndarray, tak
 
 
 def fill_from_other_frames(frames: np.ndarray, canvas: Canvas, to_ref: np.ndarray, need: np.ndarray,
-                           source_valid: np.ndarray | None = None, consistency: float | None = 40.0,
-                           progress=None):
+                           source_valid: np.ndarray, consistency: float | None = 40.0, progress=None):
     """Each frame's `need` pixels from warped pixels of the other frames, nearest in time first.
 
-    Like motion.fill_from_frames, but the chain to one reference is computed once and a source whose warped
-    rectangle misses the pixels still to fill is skipped without warping (a static clip costs ~nothing).
-    Returns (canvas frames (T,H,W,3) uint8 with the originals placed, filled (T,H,W) bool, source (T,H,W)
-    int32: the frame each filled pixel came from, -1 elsewhere).
+    source_valid (T,h,w) bool: pixels that show the static scene. The chain to one reference is computed once
+    and a source whose warped rectangle misses the pixels still to fill is skipped without warping (a static
+    clip costs ~nothing). Returns (canvas frames (T,H,W,3) uint8 with the originals placed, filled (T,H,W) bool).
     """
     count, h, w = frames.shape[:3]
     shift = _translation(canvas.left, canvas.top)
     out = np.zeros((count, canvas.height, canvas.width, 3), np.uint8)
     out[:, canvas.top:canvas.top + h, canvas.left:canvas.left + w] = frames
     filled = np.zeros(need.shape, bool)
-    source = np.full(need.shape, -1, np.int32)
     inverse = np.linalg.inv(to_ref)
-    everywhere = np.ones((h, w), np.uint8)
-    valid_u8 = None if source_valid is None else source_valid.astype(np.uint8)
+    valid_u8 = source_valid.astype(np.uint8)
     rect = _rect_poly(w, h)
     erode = np.ones((3, 3), np.uint8)
     for t in range(count):
@@ -394,8 +390,7 @@ def fill_from_other_frames(frames: np.ndarray, canvas: Canvas, to_ref: np.ndarra
                 continue
             roi = _translation(-x0, -y0) @ warp
             size = (int(x1 - x0), int(y1 - y0))
-            valid = everywhere if valid_u8 is None else valid_u8[s]
-            seen = cv2.warpPerspective(valid, roi, size, flags=cv2.INTER_NEAREST, borderValue=0)
+            seen = cv2.warpPerspective(valid_u8[s], roi, size, flags=cv2.INTER_NEAREST, borderValue=0)
             # one pixel in from the frame's edge / invalid pixels: bilinear never mixes them in
             inside = cv2.erode(seen, erode, borderValue=1) > 0
             take = inside & todo[y0:y1, x0:x1]
@@ -410,11 +405,10 @@ def fill_from_other_frames(frames: np.ndarray, canvas: Canvas, to_ref: np.ndarra
                     continue
             out[t, y0:y1, x0:x1][take] = pixels[take]
             filled[t, y0:y1, x0:x1] |= take
-            source[t, y0:y1, x0:x1][take] = s
             todo[y0:y1, x0:x1] &= ~take
         if progress and t % 4 == 0:
             progress((t + 1) / count, "filling from other frames")
-    return out, filled, source
+    return out, filled
 
 
 # ------------------------------------------------------------------------------------------ never-seen fill
@@ -538,7 +532,7 @@ def outpaint(frames: np.ndarray, canvas: Canvas, *, progress=None) -> np.ndarray
     if progress:
         progress(0.3, "finding moving objects")
     valid = ~moving_pixels(frames, to_ref)
-    out, filled, _ = fill_from_other_frames(frames, canvas, to_ref, need, valid, progress=stage(0.4, 0.7))
+    out, filled = fill_from_other_frames(frames, canvas, to_ref, need, valid, progress=stage(0.4, 0.7))
     unseen = need & ~filled
     if unseen.any():
         never_seen_fill(frames, canvas, to_ref, out, unseen, valid, progress=stage(0.7, 1.0))

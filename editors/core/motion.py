@@ -1,7 +1,8 @@
-"""Camera motion between frames and filling pixels from other frames.
+"""Camera motion between frames, and the order in which other frames are tried as sources.
 
 Shared by the classic engines of remove (fill the hole an object leaves from frames where the background
-was visible) and outpaint (fill the new border from frames where a pan showed it). Motion is a chain of
+was visible) and outpaint (fill the new border from frames where a pan showed it); each engine fills with
+its own checks (editors/classic/remove.py, editors/classic/outpaint.py). Motion is a chain of
 homographies between neighbouring frames, estimated only on pixels the caller marks as reliable (never on
 the object being removed, never outside the original frame).
 """
@@ -104,55 +105,3 @@ def source_order(target: int, count: int, max_sources: int | None = None) -> lis
             if 0 <= s < count:
                 order.append(s)
     return order[:max_sources] if max_sources else order
-
-
-def fill_from_frames(sources: np.ndarray, source_valid: np.ndarray, need: np.ndarray,
-                     neighbours: np.ndarray, offset: tuple[int, int] = (0, 0),
-                     base: np.ndarray | None = None, max_sources: int | None = None,
-                     progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """Fill `need` pixels of each target frame with warped pixels of other frames, nearest in time first.
-
-    sources (T,h,w,3) with source_valid (T,h,w) = pixels that show the scene (not the object, not padding);
-    targets live on a canvas of need.shape[1:] where source coordinates sit at `offset` (dx, dy).
-    base: starting canvas frames (T,Hc,Wc,3); default: sources placed at offset on black.
-    Returns (filled frames, filled mask (T,Hc,Wc) bool: True where a pixel came from another frame).
-    """
-    count, canvas_h, canvas_w = need.shape
-    dx, dy = offset
-    shift = np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float64)
-    if base is None:
-        base = np.zeros((count, canvas_h, canvas_w, 3), np.uint8)
-        h, w = sources.shape[1:3]
-        base[:, dy:dy + h, dx:dx + w] = sources
-    out = base.copy()
-    filled = np.zeros(need.shape, bool)
-    valid_u8 = source_valid.astype(np.uint8)
-    for t in range(count):
-        todo = need[t].copy()
-        if not todo.any():
-            continue
-        ys, xs = np.nonzero(todo)
-        x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-        roi = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
-        chain = to_reference(neighbours, t)
-        for s in source_order(t, count, max_sources):
-            # source pixel -> canvas of frame t, cropped to the region still to fill
-            warp = roi @ shift @ chain[s]
-            size = (int(x1 - x0), int(y1 - y0))
-            seen = cv2.warpPerspective(valid_u8[s], warp, size, flags=cv2.INTER_NEAREST, borderValue=0) > 0
-            take = seen & todo[y0:y1, x0:x1]
-            if not take.any():
-                continue
-            # shrink by a pixel so interpolation never mixes in invalid (object / padding) pixels
-            take &= cv2.erode(seen.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-            pixels = cv2.warpPerspective(sources[s], warp, size, flags=cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_REPLICATE)
-            region = out[t, y0:y1, x0:x1]
-            region[take] = pixels[take]
-            filled[t, y0:y1, x0:x1] |= take
-            todo[y0:y1, x0:x1] &= ~take
-            if not todo[y0:y1, x0:x1].any():
-                break
-        if progress and t % 4 == 0:
-            progress((t + 1) / count, "filling from other frames")
-    return out, filled
