@@ -16,7 +16,7 @@ from .core.clip import Clip, list_frame_files, write_clip
 from .core.devices import gpu
 from .core.engines import choose_engine
 from .core.errors import UserError
-from .core.prompts import NEGATIVE, POSITIVE, Prompt, parse_box, parse_points, prompts_from_json, validate
+from .core.prompts import NEGATIVE, POSITIVE, Prompt, merge, parse_box, parse_points, prompts_from_json, validate
 
 NAME = "segment"
 TITLE = "Segment"
@@ -73,12 +73,7 @@ def _segment_classic(frames, prompts, progress=None) -> dict[int, np.ndarray]:
     (so a refinement on a later frame takes over from there)."""
     from .classic.track import track
 
-    merged: dict[tuple[int, int], Prompt] = {}
-    for p in prompts:
-        into = merged.setdefault((p.object_id, p.frame), Prompt(p.frame, p.object_id))
-        into.points += list(p.points)
-        into.box = p.box if p.box is not None else into.box
-        into.mask = p.mask if p.mask is not None else into.mask
+    merged = {(p.object_id, p.frame): p for p in merge(prompts)}
     count = len(frames)
     objects = {}
     ids = sorted({object_id for object_id, _ in merged})

@@ -53,6 +53,17 @@ def validate(prompts: list[Prompt], num_frames: int, height: int, width: int) ->
     return prompts
 
 
+def merge(prompts: list[Prompt]) -> list[Prompt]:
+    """One prompt per (frame, object): that frame's clicks together, the last box and the last drawn mask."""
+    merged: dict[tuple[int, int], Prompt] = {}
+    for p in prompts:
+        into = merged.setdefault((p.frame, p.object_id), Prompt(p.frame, p.object_id))
+        into.points = into.points + list(p.points)
+        into.box = p.box if p.box is not None else into.box
+        into.mask = p.mask if p.mask is not None else into.mask
+    return list(merged.values())
+
+
 def parse_points(text: str) -> list[tuple[float, float, int]]:
     """"x,y,label;x,y,label" (label 1 = object, 0 = background; default 1)."""
     points = []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.prompts import Prompt, validate
+from ..core.prompts import Prompt, merge, validate
 from ..core.registry import ModelRegistry, default_registry
 
 DEFAULT_MODEL = "sam2.1-tiny"
@@ -19,17 +19,6 @@ def _write_jpeg_folder(frames: np.ndarray, folder: Path) -> None:
 
     for index, frame in enumerate(frames):
         Image.fromarray(frame).save(folder / f"{index}.jpg", quality=95)
-
-
-def _merge(prompts: list[Prompt]) -> list[Prompt]:
-    """One prompt per (frame, object): SAM2 takes a frame's box and clicks for an object in a single call."""
-    merged: dict[tuple[int, int], Prompt] = {}
-    for p in prompts:
-        into = merged.setdefault((p.frame, p.object_id), Prompt(p.frame, p.object_id))
-        into.points = into.points + list(p.points)
-        into.box = p.box if p.box is not None else into.box
-        into.mask = p.mask if p.mask is not None else into.mask
-    return list(merged.values())
 
 
 def segment_video(frames: np.ndarray, prompts: list[Prompt], *, model: str = DEFAULT_MODEL,
@@ -44,7 +33,7 @@ def segment_video(frames: np.ndarray, prompts: list[Prompt], *, model: str = DEF
         _write_jpeg_folder(frames, Path(folder))
         # Frames and state stay in CPU memory: long clips fit, at a small cost in speed on a GPU.
         state = predictor.init_state(folder, offload_video_to_cpu=True, offload_state_to_cpu=True)
-        for prompt in _merge(prompts):
+        for prompt in merge(prompts):
             if prompt.mask is not None:           # a drawn mask replaces clicks for that frame
                 predictor.add_new_mask(state, frame_idx=prompt.frame, obj_id=prompt.object_id,
                                        mask=np.asarray(prompt.mask, bool))
