@@ -72,11 +72,7 @@ class _Motion:
     """Homographies between any two frames from a chain of neighbour homographies."""
 
     def __init__(self, neighbours: np.ndarray):
-        count = len(neighbours) + 1
-        self.to_first = np.tile(np.eye(3), (count, 1, 1))      # s -> frame 0
-        for s in range(1, count):
-            self.to_first[s] = self.to_first[s - 1] @ neighbours[s - 1]
-            self.to_first[s] /= self.to_first[s, 2, 2]
+        self.to_first = motion.to_reference(neighbours, 0)      # s -> frame 0
         self.from_first = np.linalg.inv(self.to_first)
 
     def source_to_target(self, s: int, t: int) -> np.ndarray:
@@ -327,7 +323,6 @@ class _Evidence:
     noise: float
     spread: np.ndarray
     resid: np.ndarray
-    texture: np.ndarray
     dispersion: np.ndarray
     raw: np.ndarray | None = None   # unsmoothed per-channel log ratio, valid where `usable`
     usable: np.ndarray | None = None
@@ -641,7 +636,6 @@ def _plausible_shadow(params, height: float) -> bool:
             and -0.1 * height <= dy <= 0.3 * height and abs(dx) <= 0.3 * height)
 
 
-DEBUG: list | None = None   # set to a list to collect per-component features (bench/diagnostics)
 
 
 class _EffectStage:
@@ -742,8 +736,6 @@ class _EffectStage:
         q1 = rank(base + np.floor(0.25 * span).astype(np.int64))
         q3 = rank(base + np.ceil(0.75 * span).astype(np.int64))
         dispersion = np.log((np.maximum(q3, 0) + 3.0) / (np.maximum(q1, 0) + 3.0)).mean(axis=2)
-        if DEBUG is not None:
-            DEBUG.append(dict(background=background.copy(), n_clean=n_clean, n=n, image=image_w.copy()))
 
         log_ratio = np.log((image_w + 3.0) / (background + 3.0))
         usable = known & (band_w | ring_w) & ~fill_w
@@ -753,22 +745,20 @@ class _EffectStage:
         spread = smooth.max(axis=2) - smooth.min(axis=2)
         # texture mismatch: what a smooth ratio does not explain, relative to the texture present
         resid = np.abs(log_ratio - smooth).mean(axis=2)
-        texture = np.abs(np.log(background + 3.0) - cv2.GaussianBlur(np.log(background + 3.0), (0, 0), 1.0)).mean(2)
 
         noise_px = ring_w & known
         noise = float(np.percentile(np.abs(lum[noise_px]), 75)) if noise_px.sum() >= 20 else 0.08
         obj_w = small(remove)
         return _Evidence(t=t, roi=roi, size=ws, lum=lum, smooth=smooth, known=known, band=band_w, ring=ring_w,
-                         fill=fill_w, obj=obj_w, noise=noise, spread=spread, resid=resid, texture=texture,
+                         fill=fill_w, obj=obj_w, noise=noise, spread=spread, resid=resid,
                          dispersion=dispersion, raw=log_ratio, usable=usable & (n >= 2))
 
     def detect(self, ev: _Evidence, band, fill):
         """Data-driven detection (no shadow model): dark components that look like a shadow.
         -> (alpha, correction) full-resolution ROI arrays or None."""
         lum, smooth, known, ring_w, band_w, fill_w = ev.lum, ev.smooth, ev.known, ev.ring, ev.band, ev.fill
-        spread, resid, texture, dispersion, noise = ev.spread, ev.resid, ev.texture, ev.dispersion, ev.noise
-        t, roi = ev.t, ev.roi
-        y0, y1, x0, x1 = roi
+        spread, resid, noise = ev.spread, ev.resid, ev.noise
+        y0, y1, x0, x1 = ev.roi
         h, w = y1 - y0, x1 - x0
         low = float(np.clip(1.0 * noise, 0.08, 0.2))
         high = float(np.clip(1.8 * noise, 0.16, 0.3))
@@ -788,21 +778,12 @@ class _EffectStage:
             if in_band.sum() < 4:
                 continue
             feats = dict(
-                t=t, area=area / obj_area, ring_frac=float((comp & ring_w).sum()) / area,
+                area=area / obj_area, ring_frac=float((comp & ring_w).sum()) / area,
                 touches=bool((comp & obj_near).any()),
                 lum=float(np.median(lum[comp])), strong=float((lum[comp] < -high).mean()),
-                spread=float(np.median(spread[comp])),
-                resid=float(np.mean(resid[comp])), texture=float(np.mean(texture[comp])),
-                noise=noise, disp=float(np.mean(dispersion[comp])),
+                spread=float(np.median(spread[comp])), resid=float(np.mean(resid[comp])),
             )
-            ok_comp = self._accept(feats)
-            feats["accepted"] = ok_comp
-            feats["high"] = high
-            if DEBUG is not None:
-                feats["comp"] = comp
-                feats["roi"] = roi
-                DEBUG.append(feats)
-            if not ok_comp:
+            if not self._accept(feats):
                 continue
             # a shadow is one darkening (per channel) times a soft matte: robust darkness from the core,
             # the matte from the smoothed ratio (the penumbra around the core included)
@@ -916,8 +897,6 @@ def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = T
                 remove_r, band_r, ring, fill = regions(t)
                 fine.append(full.evidence(t, rois[t], band_r, fill, ring, remove_r))
             model = model.refine(fine, fine_work)
-        if DEBUG is not None:
-            DEBUG.append(dict(model=model))
         if model is not None and (model.quality < min_quality or float(model.darkness.mean()) < 0.08):
             model = None
         if model is None and not data_driven:
@@ -990,8 +969,6 @@ def remove_objects(frames: np.ndarray, trimask: np.ndarray, *, effects: bool = T
         if todo.any():
             region[:] = cv2.inpaint(np.ascontiguousarray(region), todo.view(np.uint8), radius, cv2.INPAINT_TELEA)
             anchors.append(t)
-            if DEBUG is not None:
-                DEBUG.append(dict(inpainted=t, roi=rois[t], mask=todo.copy()))
     report(0.97, "inpainting unseen pixels")
 
     changed = layer > 0
