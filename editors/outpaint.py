@@ -89,7 +89,7 @@ def _outpaint_diffusion(frames, canvas, *, steps, guidance, seed, prompt, window
                     progress((done + fraction) / total, f"{name}: {desc}")
 
             generated = vace.generate(result[order], mask, prompt=prompt, steps=steps, guidance=guidance,
-                                      seed=seed + done, max_window=vace.window_length(len(order), 10**6),
+                                      seed=seed + done, max_window=vace.window_length(len(order), None),
                                       model=model, registry=registry, progress=step_progress)
             for i, t in enumerate(order):
                 if t in generate:

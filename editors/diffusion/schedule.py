@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .vace import window_length
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -19,11 +21,7 @@ class Stage:
 
     def sizes(self) -> list[int]:
         """Frames each window feeds the model: generated + guides, padded to 4k+1 by repeating the last one."""
-        return [padded(len(g) + len(h)) for g, h in zip(self.windows, self.guides)]
-
-
-def padded(count: int) -> int:
-    return (max(count, 1) + 2) // 4 * 4 + 1
+        return [window_length(len(g) + len(h), None) for g, h in zip(self.windows, self.guides)]
 
 
 def _spread(start: int, stop: int, count: int) -> list[int]:

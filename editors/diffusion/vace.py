@@ -20,10 +20,10 @@ DEFAULT_MODEL = "vace-1.3b"
 DEFAULT_NEGATIVE = "blurry, low quality, artifacts, distorted, watermark, text, static, overexposed"
 
 
-def window_length(num_frames: int, max_window: int = 81) -> int:
-    """Smallest 4k+1 that holds `num_frames`, capped at `max_window` (itself 4k+1)."""
-    max_window = max(5, (max_window - 1) // 4 * 4 + 1)
-    return min(max_window, (max(num_frames, 1) - 1 + 3) // 4 * 4 + 1)
+def window_length(num_frames: int, max_window: int | None = 81) -> int:
+    """Smallest 4k+1 that holds `num_frames`, capped at `max_window` (itself 4k+1; None = no cap)."""
+    length = (max(num_frames, 1) - 1 + 3) // 4 * 4 + 1
+    return length if max_window is None else min(max(5, (max_window - 1) // 4 * 4 + 1), length)
 
 
 def plan_windows(num_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -75,14 +75,14 @@ def generate(frames: np.ndarray, mask: np.ndarray, *, max_area: int = 832 * 480,
     import torch
 
     area = max_area
-    for _ in range(3):
+    for attempt in range(3):
         try:
             return _generate(frames, mask, max_area=area, progress=progress, **options)
         except torch.OutOfMemoryError:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             area //= 2
-            if progress:
+            if progress and attempt < 2:
                 progress(0.0, f"out of GPU memory: retrying at {area // 1000}k pixels a frame")
     raise UserError("The GPU ran out of memory even at a reduced size: try a shorter clip, fewer frames per "
                     "window, or the classic engine.")
