@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from editors.core import masks as M
 from editors.core import motion
 from editors.core.errors import UserError
 
@@ -299,8 +300,7 @@ def moving_pixels(frames: np.ndarray, to_ref: np.ndarray, *, offsets=(2, 5, 10, 
     inverse = np.linalg.inv(to_ref)
     ones = np.ones((sh, sw), np.uint8)
     box = np.ones((3, 3), np.uint8)
-    close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
-    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1)) if dilate else None
+    close = M.disk(4)
     for t in range(count):
         stack = []
         for offset in offsets:
@@ -330,10 +330,7 @@ def moving_pixels(frames: np.ndarray, to_ref: np.ndarray, *, offsets=(2, 5, 10, 
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(mask, contours, -1, 1, thickness=cv2.FILLED)
-        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
-        if grow is not None:
-            mask = cv2.dilate(mask, grow)
-        out[t] = mask > 0
+        out[t] = M.dilate(cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST) > 0, dilate)
     return out
 
 
@@ -524,11 +521,8 @@ def outpaint(frames: np.ndarray, canvas: Canvas, *, progress=None) -> np.ndarray
     need[:, canvas.top:canvas.top + h, canvas.left:canvas.left + w] = False
     if progress:
         progress(0.0, "estimating camera motion")
-    if count > 1:
-        neighbours = motion.neighbour_homographies(frames, progress=stage(0.0, 0.3))
-        to_ref = motion.to_reference(neighbours, count // 2)
-    else:
-        to_ref = np.eye(3)[None]
+    neighbours = motion.neighbour_homographies(frames, progress=stage(0.0, 0.3))
+    to_ref = motion.to_reference(neighbours, count // 2)
     if progress:
         progress(0.3, "finding moving objects")
     valid = ~moving_pixels(frames, to_ref)
