@@ -546,8 +546,7 @@ class _ShadowModel:
         if best[1] is None:
             return None
         sh, q, dx, dy, sigma = best[1]
-        return cls._finish(data, best[1], [sh, q, dx / work, dy / work, sigma / work], tolerance,
-                           cls._quality(data, best[1], tolerance))
+        return cls._finish(data, best[1], [sh, q, dx / work, dy / work, sigma / work], tolerance)
 
     def refine(self, fine: list, work: float = 1.0, tolerance: float = 0.15) -> _ShadowModel:
         """Polish the geometry on finer, unsmoothed measurements (exact lean, shift, penumbra); `fine` was
@@ -563,7 +562,8 @@ class _ShadowModel:
                             self.quality) or self
 
     @classmethod
-    def _finish(cls, total_data, params, out_params, tolerance, coarse_quality):
+    def _finish(cls, total_data, params, out_params, tolerance, coarse_quality: float = float("inf")):
+        """The model at `params`; its quality is the worse of this fit's and an earlier (coarser) one's."""
         _, k = cls._robust(total_data, params, tolerance)
         # per-channel darkness on the explained pixels
         num = np.zeros(3)
