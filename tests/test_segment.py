@@ -40,6 +40,22 @@ def test_classic_box_on_a_middle_frame_tracks_both_ways():
     assert min(iou(out.objects[1][t], truth[t]) for t in range(len(truth))) > 0.8
 
 
+def test_classic_picks_the_object_up_again_after_it_was_hidden():
+    """Hidden for four frames, it comes back elsewhere: empty masks while hidden, then found again."""
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 60, (14, 72, 120, 3), np.uint8)
+    truth = np.zeros((14, 72, 120), bool)
+    patch = rng.integers(150, 255, (20, 20, 3), np.uint8)
+    for t in [*range(4), *range(8, 14)]:
+        x, y = (10 + 3 * t, 20) if t < 4 else (60 + 3 * (t - 8), 40)
+        frames[t, y:y + 20, x:x + 20] = patch
+        truth[t, y:y + 20, x:x + 20] = True
+    out = segment.run(Clip(frames, Fraction(24)), [Prompt(0, 1, box=(10, 20, 30, 40))], engine="classic")
+    masks = out.objects[1]
+    assert not masks[4:8].any()
+    assert min(iou(masks[t], truth[t]) for t in range(8, 14)) > 0.8
+
+
 def test_refinement_on_another_frame_and_several_objects():
     clip, truth = textured_object_clip()
     prompts = [Prompt(0, 1, [(20, 30, 1)]), Prompt(9, 1, box=(35, 18, 59, 42)), Prompt(0, 2, box=(60, 40, 90, 60))]
