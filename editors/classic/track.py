@@ -273,6 +273,7 @@ def _opencv_grabcut(img: np.ndarray, inbox: np.ndarray, hard_fg: np.ndarray, har
     labels = np.where(inbox, cv2.GC_PR_FGD, cv2.GC_BGD).astype(np.uint8)
     labels[hard_bg] = cv2.GC_BGD
     labels[hard_fg] = cv2.GC_FGD
+    cv2.setRNGSeed(0)  # GrabCut seeds its k-means from OpenCV's global generator: same box, same mask
     try:  # raises when one side has too few pixels for its colour model
         cv2.grabCut(img, labels, None, np.zeros((1, 65)), np.zeros((1, 65)), 5, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
