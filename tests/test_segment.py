@@ -56,6 +56,32 @@ def test_classic_picks_the_object_up_again_after_it_was_hidden():
     assert min(iou(masks[t], truth[t]) for t in range(8, 14)) > 0.8
 
 
+def test_preview_and_track_reuse_the_first_mask_of_an_unchanged_prompt(monkeypatch):
+    """Each click redraws every object's preview and Track needs the same masks: one graph cut per prompt."""
+    from editors.classic import track as classic_track
+
+    calls = []
+    real_first_mask = classic_track.first_mask
+
+    def counted(frame, **prompt):
+        calls.append(prompt)
+        return real_first_mask(frame, **prompt)
+
+    monkeypatch.setattr(classic_track, "first_mask", counted)
+    monkeypatch.setattr(segment, "_FIRST_MASKS", type(segment._FIRST_MASKS)())   # nothing from other tests
+    clip, truth = textured_object_clip()
+    box_prompt = Prompt(0, 1, box=(8, 18, 32, 42))
+    first = segment.preview(clip.frames[0], box_prompt, engine="classic")
+    first[:] = False                                   # callers may change what they get
+    again = segment.preview(clip.frames[0], box_prompt, engine="classic")
+    assert len(calls) == 1 and iou(again, truth[0]) > 0.8
+    segment.run(clip, [box_prompt], engine="classic")
+    assert len(calls) == 1
+    segment.preview(clip.frames[5], box_prompt, engine="classic")            # other pixels, same box
+    segment.preview(clip.frames[0], Prompt(0, 1, box=(9, 18, 32, 42)), engine="classic")
+    assert len(calls) == 3
+
+
 def test_refinement_on_another_frame_and_several_objects():
     clip, truth = textured_object_clip()
     prompts = [Prompt(0, 1, [(20, 30, 1)]), Prompt(9, 1, box=(35, 18, 59, 42)), Prompt(0, 2, box=(60, 40, 90, 60))]
