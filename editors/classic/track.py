@@ -224,7 +224,7 @@ def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
     # large boxes hold much background between the object's parts; small ones are mostly object (there the
     # narrower start loses thin objects: a backpack's IoU fell 0.15 -> 0.07)
     large = min(x1 - x0, y1 - y0) >= 0.15 * min(H, W)
-    candidates = [_own_grabcut(crop, ib, hard_fg, hard_bg, start_unlike=large)]
+    candidates = [_own_grabcut(crop, ib, hard_fg, hard_bg, start_unlike=large, tight=box is not None)]
     if box is not None:
         candidates.append(_opencv_grabcut(crop, ib, hard_fg, hard_bg))
     best, best_fit = None, -1.0
@@ -246,7 +246,7 @@ def first_mask(frame: np.ndarray, *, box=None, points=None) -> np.ndarray:
 
 
 def _own_grabcut(img: np.ndarray, inbox: np.ndarray, hard_fg: np.ndarray, hard_bg: np.ndarray,
-                 start_unlike: bool = False) -> np.ndarray:
+                 start_unlike: bool = False, tight: bool = False) -> np.ndarray:
     X = img.reshape(-1, 3).astype(np.float32)
     fg = inbox & ~hard_bg
     if start_unlike and fg.sum() > 50 and (~inbox).sum() > 50:
@@ -266,6 +266,28 @@ def _own_grabcut(img: np.ndarray, inbox: np.ndarray, hard_fg: np.ndarray, hard_b
         if np.array_equal(new, fg):
             break
         fg = new
+    if tight and fg.sum() >= 10:
+        fg = _tighten(fg, un, img, inbox)
+    return fg
+
+
+def _tighten(fg, un, img, inbox, rounds: int = 3, least: float = -1.0):
+    """Box tightness prior: a box drawn around the object is crossed by it on every row and column.  Rows and
+    columns of the box the mask misses get their most object-like pixel (if its evidence is above `least` nats)
+    as a seed, and the cut is redone.  On 50 ground-truth boxes: 0.545 -> 0.553 mean IoU."""
+    ys, xs = np.nonzero(inbox)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    un = un.copy()
+    for _ in range(rounds):
+        box_un, box_fg = un[y0:y1, x0:x1], fg[y0:y1, x0:x1]
+        rows = [(r, int(np.argmax(box_un[r]))) for r in np.nonzero(~box_fg.any(1))[0]]
+        cols = [(int(np.argmax(box_un[:, c])), c) for c in np.nonzero(~box_fg.any(0))[0]]
+        seeds = [(r, c) for r, c in rows + cols if box_un[r, c] > least]
+        if not seeds:
+            break
+        for r, c in seeds:
+            un[y0 + r, x0 + c] = 1e4
+        fg = _graphcut(un, img.astype(np.float32), 6.0)
     return fg
 
 
