@@ -262,7 +262,7 @@ def _own_grabcut(img: np.ndarray, inbox: np.ndarray, hard_fg: np.ndarray, hard_b
         un = np.clip((gf.loglik(X) - gb.loglik(X)).reshape(inbox.shape), -20, 20)
         un[hard_bg] = -1e4
         un[hard_fg] = 1e4
-        new = _graphcut(un, img.astype(np.float32), 6.0)
+        new = _graphcut(un, img, 6.0)
         if np.array_equal(new, fg):
             break
         fg = new
@@ -287,7 +287,7 @@ def _tighten(fg, un, img, inbox, rounds: int = 3, least: float = -1.0):
             break
         for r, c in seeds:
             un[y0 + r, x0 + c] = 1e4
-        fg = _graphcut(un, img.astype(np.float32), 6.0)
+        fg = _graphcut(un, img, 6.0)
     return fg
 
 
@@ -484,7 +484,7 @@ class _Tracker:
         X = self.frames[t][roi].reshape(-1, 3)
         un += KEY_WEIGHT * np.clip((gf.loglik(X) - gb.loglik(X)).reshape(h, wd), -3.0, 3.0)
         un[dout > band] = -1e4
-        fg = _graphcut(un, cur.astype(np.float32), 2.0)
+        fg = _graphcut(un, cur, 2.0)
         out = np.zeros((H, W), bool)
         out[roi] = fg
         core = cv2.erode(w.astype(np.uint8), M.disk(max(1, band // 4))) > 0
@@ -524,7 +524,7 @@ class _Tracker:
         inbox[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = True
         un[~inbox] -= 3.0
         out = np.zeros((H, W), bool)
-        out[roi] = _graphcut(un, cur.astype(np.float32), 4.0)
+        out[roi] = _graphcut(un, cur, 4.0)
         return _fill_small_holes(_keep_components(out, min_frac=0.3))
 
     def _knn_term(self, t, p, mask_p, s, sd, roi, mx, my):
