@@ -399,8 +399,7 @@ class _Tracker:
         self.keygrid = _Grid(pos, col, mask[y0:y1, x0:x1].ravel().astype(np.float64))
         self.keycell = 0.25
         self.key_area = float(area)
-        x0, y0, x1, y1 = M.bounding_box(mask)
-        self.key_box_area = float((x1 - x0) * (y1 - y0))
+        self.key_box = M.bounding_box(mask)
         # the key mask's pixels relative to its centroid (at most ~2000), laid over candidate places
         step = max(1, int(np.sqrt(area / 2000)))
         sel = (ys % step == 0) & (xs % step == 0)
@@ -491,6 +490,12 @@ class _Tracker:
         out = _keep_components(out, ref=core if core.any() else w)
         return _fill_small_holes(out)
 
+    def size_for_box(self, width: int, height: int) -> float:
+        """The object's size (sqrt of its area) when its bounding box is width x height, by the key frame's
+        fill ratio."""
+        x0, y0, x1, y1 = self.key_box
+        return float(np.sqrt(self.key_area * width * height / ((x1 - x0) * (y1 - y0))))
+
     def template_score(self, t, centre, s):
         """How much frame t at `centre` looks like the key object, layout included: the key frame's
         position-relative colour evidence (log-odds object vs surroundings), averaged over the key mask's pixels
@@ -516,7 +521,7 @@ class _Tracker:
         cur = self.ycc(t)[roi]
         yy, xx = np.mgrid[y0:y1, x0:x1]
         pix = np.stack([yy.ravel(), xx.ravel()], 1).astype(np.float64)
-        s = np.sqrt(self.key_area * (bx1 - bx0) * (by1 - by0) / self.key_box_area)
+        s = self.size_for_box(bx1 - bx0, by1 - by0)
         c = np.array([(by0 + by1) / 2, (bx0 + bx1) / 2])
         kf, kb = self.keygrid.query((pix - c) / (self.keycell * s), cur.reshape(-1, 3))
         un = llr[roi] + KEY_WEIGHT * _logodds(kf, kb, 1.0, 3.0).reshape(h, wd)
@@ -611,7 +616,7 @@ def _reacquire(tr: "_Tracker", det: _Detector, t: int, bw: int, bh: int) -> np.n
     """After the tracker lost the object (an empty mask), look for it on frame t: the colour detector proposes a
     few places, the key frame's layout (template score) picks one, and a graph cut there gives the mask.  Empty
     when no place looks enough like the object (it is hidden or out of the frame)."""
-    s = np.sqrt(tr.key_area * bw * bh / tr.key_box_area)
+    s = tr.size_for_box(bw, bh)
     llr = det.evidence(tr.frames[t])
     best, best_box = -np.inf, None
     for dbox in det.boxes(llr, bw, bh, 5):
@@ -640,8 +645,8 @@ def track(frames: np.ndarray, frame_index: int, mask: np.ndarray, *, progress: P
     out[k] = mask
     tr = _Tracker(frames)
     tr.set_key(k, mask)
-    det = _Detector(frames[k], mask)
-    kx0, ky0, kx1, ky1 = M.bounding_box(mask)
+    det = None  # built the first time the object is lost
+    kx0, ky0, kx1, ky1 = tr.key_box
     done = 0
     for order in (range(k + 1, T), range(k - 1, -1, -1)):
         bw, bh = kx1 - kx0, ky1 - ky0
@@ -650,6 +655,7 @@ def track(frames: np.ndarray, frame_index: int, mask: np.ndarray, *, progress: P
             if out[p].any():
                 out[t] = tr.step(t, p, out[p])
             if not out[t].any():
+                det = det or _Detector(frames[k], mask)
                 out[t] = _reacquire(tr, det, t, bw, bh)
             if out[t].any():
                 x0, y0, x1, y1 = M.bounding_box(out[t])
