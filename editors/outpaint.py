@@ -54,10 +54,11 @@ def run(clip: Clip, *, width=None, height=None, ratio=None, left=0, right=0, top
 def place_on_canvas(frames: np.ndarray, canvas, fill: int = 127) -> tuple[np.ndarray, np.ndarray]:
     """(canvas frames with the originals placed and `fill` elsewhere, new-area mask (T, H, W) bool)."""
     count, h, w = frames.shape[:3]
+    rows, cols = canvas.source(h, w)
     placed = np.full((count, canvas.height, canvas.width, 3), fill, np.uint8)
-    placed[:, canvas.top:canvas.top + h, canvas.left:canvas.left + w] = frames
+    placed[:, rows, cols] = frames
     new_area = np.ones((count, canvas.height, canvas.width), bool)
-    new_area[:, canvas.top:canvas.top + h, canvas.left:canvas.left + w] = False
+    new_area[:, rows, cols] = False
     return placed, new_area
 
 
@@ -114,7 +115,7 @@ def canvas_preview(frame: np.ndarray, canvas) -> np.ndarray:
     yy, xx = np.mgrid[:canvas.height, :canvas.width]
     board = np.where(((yy // 16 + xx // 16) % 2)[..., None] == 0, 200, 150).astype(np.uint8)
     preview = np.repeat(board, 3, axis=2)
-    preview[canvas.top:canvas.top + h, canvas.left:canvas.left + w] = frame
+    preview[canvas.source(h, w)] = frame
     return preview
 
 

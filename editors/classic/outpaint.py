@@ -52,6 +52,10 @@ class Canvas:
     def bottom(self, src_h: int) -> int:
         return self.height - self.top - src_h
 
+    def source(self, src_h: int, src_w: int) -> tuple[slice, slice]:
+        """(rows, columns) of the canvas where the original frame sits."""
+        return slice(self.top, self.top + src_h), slice(self.left, self.left + src_w)
+
     def check(self, src_w: int, src_h: int) -> None:
         if self.left < 0 or self.top < 0 or self.right(src_w) < 0 or self.bottom(src_h) < 0:
             raise UserError(f"A {src_w}x{src_h} clip does not fit in a {self.width}x{self.height} canvas at "
@@ -365,9 +369,10 @@ def fill_from_other_frames(frames: np.ndarray, canvas: Canvas, to_ref: np.ndarra
     clip costs ~nothing). Returns (canvas frames (T,H,W,3) uint8 with the originals placed, filled (T,H,W) bool).
     """
     count, h, w = frames.shape[:3]
+    rows, cols = canvas.source(h, w)
     shift = _translation(canvas.left, canvas.top)
     out = np.zeros((count, canvas.height, canvas.width, 3), np.uint8)
-    out[:, canvas.top:canvas.top + h, canvas.left:canvas.left + w] = frames
+    out[:, rows, cols] = frames
     filled = np.zeros(need.shape, bool)
     inverse = np.linalg.inv(to_ref)
     valid_u8 = source_valid.astype(np.uint8)
@@ -513,12 +518,13 @@ def outpaint(frames: np.ndarray, canvas: Canvas, *, progress=None) -> np.ndarray
     canvas.check(w, h)
     if (canvas.width, canvas.height) == (w, h):
         return frames.copy()
+    rows, cols = canvas.source(h, w)
 
     def stage(start: float, end: float):
         return (lambda f, d: progress(start + (end - start) * f, d)) if progress else None
 
     need = np.ones((count, canvas.height, canvas.width), bool)
-    need[:, canvas.top:canvas.top + h, canvas.left:canvas.left + w] = False
+    need[:, rows, cols] = False
     if progress:
         progress(0.0, "estimating camera motion")
     neighbours = motion.neighbour_homographies(frames, progress=stage(0.0, 0.3))
@@ -530,7 +536,7 @@ def outpaint(frames: np.ndarray, canvas: Canvas, *, progress=None) -> np.ndarray
     unseen = need & ~filled
     if unseen.any():
         never_seen_fill(frames, canvas, to_ref, out, unseen, valid, progress=stage(0.7, 1.0))
-    out[:, canvas.top:canvas.top + h, canvas.left:canvas.left + w] = frames
+    out[:, rows, cols] = frames
     if progress:
         progress(1.0, "done")
     return out
