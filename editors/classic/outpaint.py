@@ -489,6 +489,8 @@ def never_seen_fill(frames: np.ndarray, canvas: Canvas, to_ref: np.ndarray, out:
         i = min(int(np.searchsorted(keys, t, side="right")) - 1, max(len(keys) - 2, 0))
         pair = [(keys[i], 1.0)] if len(keys) == 1 else \
             [(keys[i], (keys[i + 1] - t) / (keys[i + 1] - keys[i])), (keys[i + 1], (t - keys[i]) / (keys[i + 1] - keys[i]))]
+        for done_key in [k for k in mosaics if k < keys[i]]:  # frames go forward: earlier keys are not needed again
+            del mosaics[done_key]
         base = np.zeros((canvas.height, canvas.width, 3), np.float32)
         for key, weight in pair:
             if weight <= 0:
