@@ -168,16 +168,8 @@ def render(hub) -> None:
     for component in [video, anchor] + size_inputs:
         component.change(show_canvas, [video] + size_inputs + [anchor], [preview, info], api_visibility="undocumented")
 
-    @ui.user_errors
-    def handle(video, ratio, width, height, left, right, top, bottom, anchor, engine, steps, guidance, seed, prompt,
-               progress=gr.Progress()):
+    def outpaint_and_save(video, size, anchor, engine, steps, guidance, seed, prompt, progress):
         clip = ui.load_video(video)
-        size = {"ratio": ratio} if ratio else {}
-        if int(width or 0) or int(height or 0):
-            size = {**size, "width": int(width) or None, "height": int(height) or None}
-        if any(int(v or 0) for v in (left, right, top, bottom)):
-            size = {**size, "left": int(left or 0), "right": int(right or 0), "top": int(top or 0),
-                    "bottom": int(bottom or 0)}
         out = run(clip, **size, anchor=anchor, engine=engine, steps=int(steps), guidance=float(guidance),
                   seed=int(seed or 0), prompt=prompt or "", progress=ui.progress_callback(progress))
         ui.notify(out.notice)
@@ -187,12 +179,22 @@ def render(hub) -> None:
                 (canvas_preview(clip.frames[middle], out.canvas), out.clip.frames[middle]))
 
     @ui.user_errors
+    def handle(video, ratio, width, height, left, right, top, bottom, anchor, engine, steps, guidance, seed, prompt,
+               progress=gr.Progress()):
+        """API: every size field given (non-zero) is passed on; run() says which combinations it accepts."""
+        size = {"ratio": ratio} if ratio else {}
+        if int(width or 0) or int(height or 0):
+            size = {**size, "width": int(width) or None, "height": int(height) or None}
+        if any(int(v or 0) for v in (left, right, top, bottom)):
+            size = {**size, "left": int(left or 0), "right": int(right or 0), "top": int(top or 0),
+                    "bottom": int(bottom or 0)}
+        return outpaint_and_save(video, size, anchor, engine, steps, guidance, seed, prompt, progress)
+
+    @ui.user_errors
     def handle_ui(video, ratio, custom_ratio, width, height, left, right, top, bottom, how, anchor, engine, steps,
                   guidance, seed, prompt, progress=gr.Progress()):
         size = _size_arguments(ratio, custom_ratio, width, height, left, right, top, bottom, how)
-        return handle(video, size.get("ratio"), size.get("width"), size.get("height"), size.get("left"),
-                      size.get("right"), size.get("top"), size.get("bottom"), anchor, engine, steps, guidance, seed,
-                      prompt, progress)
+        return outpaint_and_save(video, size, anchor, engine, steps, guidance, seed, prompt, progress)
 
     settings = [anchor, engine, steps, guidance, seed, prompt]
     button.click(handle_ui, [video] + size_inputs + settings, [result, compare], api_visibility="undocumented",

@@ -68,3 +68,18 @@ def test_click_to_segment_then_track_then_remove_uses_the_masks(page):
     page.locator("#segment-result video").first.wait_for(timeout=240_000)
     page.get_by_role("tab", name="Remove").first.click()
     expect(page.get_by_text("Objects from the Segment tab to remove")).to_be_visible(timeout=30_000)
+
+
+def test_outpaint_by_pixels_per_side_shows_the_result_video(page):
+    page.get_by_role("tab", name="Outpaint").first.click()
+    page.locator("#outpaint-video input[type=file]").set_input_files(str(EXAMPLES / "schoolgirls.mp4"))
+    page.locator("#outpaint-video video").first.wait_for(timeout=60_000)
+    page.get_by_label("pixels per side").check()
+    left = page.get_by_label("Left px")
+    left.fill("48")
+    left.press("Enter")
+    page.locator("#outpaint-engine").get_by_label("classic").check()
+    page.locator("#outpaint-run").click()
+    result = page.locator("#outpaint-result video")
+    result.first.wait_for(timeout=240_000)
+    assert "480x240" in (result.first.get_attribute("src") or "")   # 432 + 48 wide, the name says the new size
