@@ -19,7 +19,6 @@ Timings are wall-clock on whatever machine runs this: on shared CPUs they are no
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,22 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from editors.classic.outpaint import outpaint, plan_canvas  # noqa: E402
+from clips import CLIPS, read_frames  # noqa: E402
 
-CLIPS = Path(os.environ.get("CLIPS_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "clips"))
-if not CLIPS.exists():
-    CLIPS = Path("/work/shared/data/clips")
 WIDTH, HEIGHT = 432, 240
-
-
-def load_clip(name: str, frames: int | None = None) -> np.ndarray:
-    files = sorted((CLIPS / name / "frames").glob("*.jpg"))[:frames]
-    if not files:
-        raise SystemExit(f"no frames in {CLIPS / name / 'frames'}")
-    out = []
-    for f in files:
-        bgr = cv2.imread(str(f))
-        out.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA))
-    return np.stack(out)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, area: np.ndarray) -> float:
@@ -127,7 +113,7 @@ def main(argv=None) -> int:
     rows = []
     for keep in keeps:
         for name in names:
-            frames = load_clip(name, args.frames)
+            frames = read_frames(CLIPS / name, args.frames, (WIDTH, HEIGHT))
             r = run_case(name, keep, frames, args.save)
             rows.append(r)
             print(f"{name:<12} {int(keep * 100):>3}% {r['frames']:>4} | {r['classic_psnr']:7.2f} "

@@ -33,16 +33,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from editors.classic.remove import composite, object_layers, remove_objects  # noqa: E402
 from editors.core import masks as M  # noqa: E402
+from clips import CLIPS, frame_files, read_frames, read_masks  # noqa: E402
 
-CLIPS = Path(os.environ.get("CLIPS_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "clips"))
-if not CLIPS.exists():
-    CLIPS = Path("/work/shared/data/clips")
 
 
 @dataclass
@@ -117,30 +114,6 @@ def random_cases(count: int, seed: int) -> list[Case]:
 
 # ------------------------------------------------------------------------------------------ data
 
-def _frame_files(clip: str) -> list[Path]:
-    return sorted((CLIPS / clip / "frames").glob("*.jpg"))
-
-
-def load_frames(clip: str, size: tuple[int, int], count: int | None = None) -> np.ndarray:
-    files = _frame_files(clip)[:count]
-    out = np.empty((len(files), size[1], size[0], 3), np.uint8)
-    for i, f in enumerate(files):
-        img = cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB)
-        out[i] = cv2.resize(img, size, interpolation=cv2.INTER_AREA) if img.shape[1::-1] != size else img
-    return out
-
-
-def load_masks(clip: str, obj_id: int | None, size: tuple[int, int], count: int) -> np.ndarray:
-    folder = CLIPS / clip / ("masks_ids" if obj_id is not None else "masks")
-    files = sorted(folder.glob("*.png"))[:count]
-    out = np.empty((len(files), size[1], size[0]), bool)
-    for i, f in enumerate(files):
-        a = np.asarray(Image.open(f))
-        m = (a == obj_id) if obj_id is not None else (a > 127)
-        out[i] = cv2.resize(m.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    return out
-
-
 def _place(image: np.ndarray, scale: float, offset: tuple, size: tuple[int, int], interp) -> np.ndarray:
     w, h = size
     a = np.array([[scale, 0, (1 - scale) * w / 2 + offset[0]], [0, scale, (1 - scale) * h / 2 + offset[1]]],
@@ -164,10 +137,10 @@ def shadow_map(mask: np.ndarray, sh: Shadow, unit: float) -> np.ndarray:
 def make_case(case: Case, size: tuple[int, int]):
     """-> (input frames, object masks (T,H,W) bool, shadow strength (T,H,W) float32, ground truth)."""
     unit = size[0] / 432.0
-    n = min(len(_frame_files(case.background)), len(_frame_files(case.obj)))
-    gt = load_frames(case.background, size, n)
-    obj = load_frames(case.obj, size, n)
-    obj_masks = load_masks(case.obj, case.obj_id, size, n)
+    n = min(len(frame_files(CLIPS / case.background)), len(frame_files(CLIPS / case.obj)))
+    gt = read_frames(CLIPS / case.background, n, size)
+    obj = read_frames(CLIPS / case.obj, n, size)
+    obj_masks = read_masks(CLIPS / case.obj, case.obj_id, n, size)
     offset = (case.offset[0] * unit, case.offset[1] * unit)
     frames = np.empty_like(gt)
     masks = np.empty(gt.shape[:3], bool)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -28,33 +27,17 @@ sys.path.insert(0, str(ROOT))
 from editors.classic.track import first_mask, track  # noqa: E402
 from editors.core.prompts import Prompt  # noqa: E402
 from editors.segment import _segment_classic  # noqa: E402
+from clips import CLIPS, read_frames, read_masks, object_ids  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "clips"
 DEFAULT_CLIPS = ["schoolgirls", "dogs-jump", "car-shadow", "tennis", "bmx-trees"]
-
-
-def read_frames(clip_dir: Path, max_frames: int | None) -> np.ndarray:
-    paths = sorted((clip_dir / "frames").glob("*.jpg")) + sorted((clip_dir / "frames").glob("*.png"))
-    paths = sorted(paths)[: max_frames or None]
-    frames = []
-    for p in paths:
-        bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise SystemExit(f"cannot read {p}")
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    return np.ascontiguousarray(np.stack(frames))
 
 
 def read_gt(clip_dir: Path, n: int) -> list[tuple[str, np.ndarray]]:
     """[(object name, (T,H,W) bool)]: one entry per id in masks_ids/, else the binary masks/."""
-    ids_dir = clip_dir / "masks_ids"
-    if ids_dir.is_dir():
-        paths = sorted(ids_dir.glob("*.png"))[:n]
-        ids = np.stack([np.array(Image.open(p)) for p in paths])
-        return [(f"id{i}", ids == i) for i in sorted(np.unique(ids)) if i != 0]
-    paths = sorted((clip_dir / "masks").glob("*.png"))[:n]
-    masks = np.stack([np.array(Image.open(p).convert("L")) > 127 for p in paths])
-    return [("", masks)]
+    ids = object_ids(clip_dir)
+    if ids:
+        return [(f"id{i}", read_masks(clip_dir, i, n)) for i in ids]
+    return [("", read_masks(clip_dir, None, n))]
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -81,7 +64,7 @@ def save_overlays(out: Path, frames: np.ndarray, pred: np.ndarray, gt: np.ndarra
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--data", type=Path, default=CLIPS)
     ap.add_argument("--clips", default=",".join(DEFAULT_CLIPS), help="comma-separated clip names")
     ap.add_argument("--objects", default="", help="only these object names, e.g. id1,id3")
     ap.add_argument("--max-frames", type=int, default=0, help="use only the first N frames (0 = all)")

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from editors import remove
-from editors.core import masks as M
 from editors.core.clip import Clip, read_clip, write_clip
 from editors.core.errors import UserError
 from editors.diffusion import vace
