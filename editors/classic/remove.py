@@ -81,39 +81,16 @@ class _Motion:
 
 
 def _estimate_motion(frames, trimask, progress, side: int = 480) -> _Motion:
-    """Neighbour homographies on KEEP pixels only (never the object, nor the band where its shadow moves),
-    one pair at a time (no clip-sized mask array), on frames shrunk to at most `side` pixels."""
-    count = len(frames)
+    """Neighbour homographies on KEEP pixels only (never the object, nor the band where its shadow moves), on
+    frames scaled down to at most `side` pixels."""
 
     def valid(t):
         keep = trimask[t] >= _KEEP_MIN
         # a frame that is nearly all band/object: fall back to "not the object" so motion still has texture
         return keep if keep.mean() > 0.15 else trimask[t] > _REMOVE_MAX
 
-    height, width = frames.shape[1:3]
-    shrink = min(1.0, side / max(height, width))
-    size = (max(8, round(width * shrink)), max(8, round(height * shrink)))
-    fx, fy = size[0] / width, size[1] / height
-    down = np.array([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5], [0, 0, 1]], np.float64)
-    up = np.linalg.inv(down)
-
-    def prepare(t):
-        frame, ok = frames[t], valid(t)
-        if shrink < 1.0:
-            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            ok = cv2.resize(ok.view(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-        return frame, ok
-
-    neighbours = np.tile(np.eye(3), (max(count - 1, 0), 1, 1))
-    previous = prepare(0) if count else None
-    for t in range(count - 1):
-        current = prepare(t + 1)
-        h = motion.pair_homography(previous[0], current[0], previous[1], current[1])
-        neighbours[t] = up @ h @ down if shrink < 1.0 else h
-        previous = current
-        if progress and t % 8 == 0:
-            progress(0.2 * (t + 1) / max(count - 1, 1), "estimating camera motion")
-    return _Motion(neighbours)
+    report = (lambda fraction, text: progress(0.2 * fraction, text)) if progress else None
+    return _Motion(motion.neighbour_homographies(frames, valid, report, side))
 
 
 def _gain(target: np.ndarray, source: np.ndarray, ring: np.ndarray) -> np.ndarray:

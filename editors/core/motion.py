@@ -15,9 +15,9 @@ _MAX_SIDE = 480          # motion is estimated on frames scaled down to this sid
 _MIN_INLIERS = 12
 
 
-def _grey_small(frame: np.ndarray) -> tuple[np.ndarray, float]:
+def _grey_small(frame: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     h, w = frame.shape[:2]
-    scale = min(1.0, _MAX_SIDE / max(h, w))
+    scale = min(1.0, side / max(h, w))
     grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
     if scale < 1.0:
         grey = cv2.resize(grey, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
@@ -31,13 +31,14 @@ def _small_mask(valid: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray 
     return small
 
 
-def pair_homography(a: np.ndarray, b: np.ndarray, valid_a=None, valid_b=None) -> np.ndarray:
+def pair_homography(a: np.ndarray, b: np.ndarray, valid_a=None, valid_b=None, side: int = _MAX_SIDE) -> np.ndarray:
     """Homography mapping pixel coordinates of frame `b` onto frame `a` (identity when motion is unclear).
 
-    Corners tracked with pyramidal Lucas-Kanade from a to b, forward-backward checked, fitted with RANSAC.
+    Corners tracked with pyramidal Lucas-Kanade from a to b (both scaled down to at most `side` pixels),
+    forward-backward checked, fitted with RANSAC.
     """
-    grey_a, scale = _grey_small(a)
-    grey_b, _ = _grey_small(b)
+    grey_a, scale = _grey_small(a, side)
+    grey_b, _ = _grey_small(b, side)
     mask_a = _small_mask(valid_a, grey_a.shape)
     mask_b = _small_mask(valid_b, grey_b.shape)
     corners = cv2.goodFeaturesToTrack(grey_a, maxCorners=600, qualityLevel=0.005, minDistance=6, mask=mask_a)
@@ -74,13 +75,19 @@ def _plausible(homography: np.ndarray, shape) -> bool:
     return cv2.isContourConvex(moved.astype(np.float32)) and 0.5 < area / (w * h) < 2.0
 
 
-def neighbour_homographies(frames: np.ndarray, valid: np.ndarray | None = None, progress=None) -> np.ndarray:
-    """(T-1, 3, 3): element t maps frame t+1's coordinates onto frame t's."""
+def neighbour_homographies(frames: np.ndarray, valid=None, progress=None, side: int = _MAX_SIDE) -> np.ndarray:
+    """(T-1, 3, 3): element t maps frame t+1's coordinates onto frame t's.
+
+    valid: where the static scene may be measured, a (T, H, W) bool array or a function t -> (H, W) bool (then
+    each frame's mask is made when its pair is measured, never a clip-sized array); None = everywhere."""
     count = len(frames)
+    valid_at = valid if callable(valid) or valid is None else valid.__getitem__
     out = np.tile(np.eye(3), (max(count - 1, 0), 1, 1))
+    previous = valid_at(0) if valid_at and count else None
     for t in range(count - 1):
-        out[t] = pair_homography(frames[t], frames[t + 1],
-                                 None if valid is None else valid[t], None if valid is None else valid[t + 1])
+        current = valid_at(t + 1) if valid_at else None
+        out[t] = pair_homography(frames[t], frames[t + 1], previous, current, side)
+        previous = current
         if progress and t % 8 == 0:
             progress((t + 1) / max(count - 1, 1), "estimating camera motion")
     return out
