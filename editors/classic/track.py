@@ -22,6 +22,8 @@ Progress = Callable[[float, str], None] | None
 # Weight of the key frame's colour models against the propagated evidence (bench/segment.py, 40 frames from the
 # ground-truth first mask: 1 -> 0.526 mean IoU, 2 -> 0.543, 3 -> 0.553, 5 -> 0.546).
 KEY_WEIGHT = 3.0
+# Cell of the key frame's position-relative colour grid, as a fraction of the object's size (sqrt of its area).
+KEY_CELL = 0.25
 
 
 # ----------------------------------------------------------------------------------------------- checks
@@ -393,11 +395,9 @@ class _Tracker:
         r = int(max(8, 0.5 * s))
         x0, y0, x1, y1 = _expand(M.bounding_box(mask), r, self.H, self.W)
         yy, xx = np.mgrid[y0:y1, x0:x1]
-        cell = 0.25 * s
-        pos = (np.stack([yy.ravel(), xx.ravel()], 1) - c) / cell
+        pos = (np.stack([yy.ravel(), xx.ravel()], 1) - c) / (KEY_CELL * s)
         col = self.ycc(k)[y0:y1, x0:x1].reshape(-1, 3)
         self.keygrid = _Grid(pos, col, mask[y0:y1, x0:x1].ravel().astype(np.float64))
-        self.keycell = 0.25
         self.key_area = float(area)
         self.key_box = M.bounding_box(mask)
         # the key mask's pixels relative to its centroid (at most ~2000), laid over candidate places
@@ -476,8 +476,7 @@ class _Tracker:
         # the key frame's appearance, weighted most: it does not drift with the propagated masks
         ys, xs = np.nonzero(w)
         c = np.array([ys.mean(), xs.mean()])
-        kf, kb = self.keygrid.query((pix - c) / (self.keycell * s), curc)
-        un += KEY_WEIGHT * _logodds(kf, kb, 1.0, 3.0).reshape(h, wd)
+        un += KEY_WEIGHT * self.key_layout(pix - c, curc, s).reshape(h, wd)
         gf, gbk = self.key
         gb = _GMM.mix(gbk, self.ring_background(p, mask_p), 0.5)
         X = self.frames[t][roi].reshape(-1, 3)
@@ -489,6 +488,12 @@ class _Tracker:
         core = cv2.erode(w.astype(np.uint8), M.disk(max(1, band // 4))) > 0
         out = _keep_components(out, ref=core if core.any() else w)
         return _fill_small_holes(out)
+
+    def key_layout(self, offsets, colours, s):
+        """Log-odds object vs surroundings of pixels with these YCrCb colours at these (row, col) offsets from
+        the object's centre, by the key frame's position-relative colour grid, the object being of size s."""
+        kf, kb = self.keygrid.query(offsets / (KEY_CELL * s), colours)
+        return _logodds(kf, kb, 1.0, 3.0)
 
     def size_for_box(self, width: int, height: int) -> float:
         """The object's size (sqrt of its area) when its bounding box is width x height, by the key frame's
@@ -506,8 +511,7 @@ class _Tracker:
         inside = (py >= 0) & (py < self.H) & (px >= 0) & (px < self.W)
         lo = np.full(len(py), -3.0)
         col = self.ycc(t)[py[inside], px[inside]]
-        kf, kb = self.keygrid.query(self.key_offsets[inside] / (self.keycell * np.sqrt(self.key_area)), col)
-        lo[inside] = _logodds(kf, kb, 1.0, 3.0)
+        lo[inside] = self.key_layout(self.key_offsets[inside], col, np.sqrt(self.key_area))
         return float(lo.mean())
 
     def segment_at(self, t, box, llr):
@@ -523,8 +527,7 @@ class _Tracker:
         pix = np.stack([yy.ravel(), xx.ravel()], 1).astype(np.float64)
         s = self.size_for_box(bx1 - bx0, by1 - by0)
         c = np.array([(by0 + by1) / 2, (bx0 + bx1) / 2])
-        kf, kb = self.keygrid.query((pix - c) / (self.keycell * s), cur.reshape(-1, 3))
-        un = llr[roi] + KEY_WEIGHT * _logodds(kf, kb, 1.0, 3.0).reshape(h, wd)
+        un = llr[roi] + KEY_WEIGHT * self.key_layout(pix - c, cur.reshape(-1, 3), s).reshape(h, wd)
         inbox = np.zeros((h, wd), bool)
         inbox[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = True
         un[~inbox] -= 3.0
