@@ -56,12 +56,9 @@ def read_masks(clip_dir: Path, obj_id: int | None = None, count: int | None = No
     return np.stack(out)
 
 
-def object_ids(clip_dir: Path) -> list[int]:
-    """The object ids annotated in masks_ids/ (all frames), [] when the clip has only binary masks."""
+def read_id_masks(clip_dir: Path, count: int | None = None) -> np.ndarray | None:
+    """(T, H, W) object ids of masks_ids/ (0 = background), None when the clip has only binary masks."""
     folder = clip_dir / "masks_ids"
     if not folder.is_dir():
-        return []
-    ids = set()
-    for f in sorted(folder.glob("*.png")):
-        ids.update(int(i) for i in np.unique(np.asarray(Image.open(f))))
-    return sorted(ids - {0})
+        return None
+    return np.stack([np.asarray(Image.open(f)) for f in sorted(folder.glob("*.png"))[:count or None]])

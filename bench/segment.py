@@ -27,16 +27,16 @@ sys.path.insert(0, str(ROOT))
 from editors.classic.track import first_mask, track  # noqa: E402
 from editors.core.prompts import Prompt  # noqa: E402
 from editors.segment import _segment_classic  # noqa: E402
-from clips import CLIPS, read_frames, read_masks, object_ids  # noqa: E402
+from clips import CLIPS, read_frames, read_id_masks, read_masks  # noqa: E402
 
 DEFAULT_CLIPS = ["schoolgirls", "dogs-jump", "car-shadow", "tennis", "bmx-trees"]
 
 
 def read_gt(clip_dir: Path, n: int) -> list[tuple[str, np.ndarray]]:
     """[(object name, (T,H,W) bool)]: one entry per id in masks_ids/, else the binary masks/."""
-    ids = object_ids(clip_dir)
-    if ids:
-        return [(f"id{i}", read_masks(clip_dir, i, n)) for i in ids]
+    ids = read_id_masks(clip_dir, n)
+    if ids is not None:
+        return [(f"id{i}", ids == i) for i in np.unique(ids) if i != 0]
     return [("", read_masks(clip_dir, None, n))]
 
 
