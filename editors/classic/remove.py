@@ -613,8 +613,6 @@ def _plausible_shadow(params, height: float) -> bool:
             and -0.1 * height <= dy <= 0.3 * height and abs(dx) <= 0.3 * height)
 
 
-
-
 class _EffectStage:
     """Detect and relight the effects (shadows, reflections) of the removed objects in the band."""
 
