@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from editors.core import masks as M
+from editors.core import trimask as tm
 from editors.core.clip import Clip, write_clip
 from editors.core.errors import UserError
 
@@ -75,16 +76,16 @@ def test_trimask_remove_keep_and_band():
     remove = square()
     keep = np.zeros_like(remove)
     keep[:, 14:18, 0:4] = True
-    tri = M.make_trimask(remove, keep, band=3)
-    assert (tri[remove] == M.REMOVE).all()
-    assert (tri[keep] == M.KEEP).all()
+    tri = tm.make(remove, keep, band=3)
+    assert (tri[remove] == tm.REMOVE).all()
+    assert (tri[keep] == tm.KEEP).all()
     band = M.dilate(remove, 3) & ~remove & ~keep
-    assert (tri[band] == M.MAY_CHANGE).all()
-    assert (tri[~M.dilate(remove, 3)] == M.KEEP).all()
-    plain = M.make_trimask(remove, effects=False)
-    assert set(np.unique(plain)) == {M.REMOVE, M.KEEP}
-    assert np.array_equal(M.trimask_from_u8(M.trimask_to_u8(tri)), tri)
-    vace = M.trimask_to_vace(tri, soft=0.5)
+    assert (tri[band] == tm.MAY_CHANGE).all()
+    assert (tri[~M.dilate(remove, 3)] == tm.KEEP).all()
+    plain = tm.make(remove, effects=False)
+    assert set(np.unique(plain)) == {tm.REMOVE, tm.KEEP}
+    assert np.array_equal(tm.from_u8(tm.to_u8(tri)), tri)
+    vace = tm.to_vace(tri, soft=0.5)
     assert (vace[remove] == 1).all() and (vace[band] == 0.5).all() and (vace[keep] == 0).all()
 
 

@@ -1,8 +1,7 @@
-"""Binary masks, trimasks and overlays: the one mask convention of the hub.
+"""Binary masks and overlays: the one mask convention of the hub.
 
-masks:   (T, H, W) bool, True = the object.
-trimask: (T, H, W) float32, REMOVE / MAY_CHANGE / KEEP (Generative Omnimatte's condition).
-VACE:    1 = regenerate, 0 = keep; only `trimask_to_vace` converts.
+masks:   (T, H, W) bool, True = the object (a single mask image applies to every frame).
+The trimask and the layer codes built from masks live in core/trimask.py.
 """
 from __future__ import annotations
 
@@ -12,11 +11,6 @@ import cv2
 import numpy as np
 
 from .errors import UserError
-
-REMOVE = np.float32(0.0)
-MAY_CHANGE = np.float32(0.5)
-KEEP = np.float32(1.0)
-_TRIMASK_U8 = {0.0: 0, 0.5: 128, 1.0: 255}
 
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -150,6 +144,12 @@ def box(masks: np.ndarray) -> np.ndarray:
     return _per_frame(masks, one)
 
 
+def augment(masks: np.ndarray, grow: int = 0, shape: str = "mask") -> np.ndarray:
+    """VIVID's mask augmentations: grow (+) / shrink (−) by pixels, then the mask, its convex hull or its box."""
+    masks = dilate(masks, grow) if grow > 0 else erode(masks, -grow) if grow < 0 else masks
+    return {"mask": lambda m: m, "hull": hull, "box": box}[shape](masks)
+
+
 def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) inclusive-exclusive of one (H, W) mask, None when empty."""
     ys, xs = np.nonzero(mask)
@@ -168,45 +168,6 @@ def object_band_radius(masks: np.ndarray, fraction: float = 0.5, minimum: int = 
     if not sides:
         return minimum
     return int(np.clip(round(float(np.median(sides)) * fraction), minimum, maximum))
-
-
-def make_trimask(remove: np.ndarray, keep: np.ndarray | None = None, band: int | None = None,
-                 effects: bool = True) -> np.ndarray:
-    """Trimask for removal: `remove` objects -> REMOVE, `keep` objects -> KEEP, a band around the removed
-    objects -> MAY_CHANGE (where their shadows/reflections live), everything else KEEP.
-
-    band=None sizes the band to the object; effects=False makes it plain inpainting (no band).
-    """
-    trimask = np.full(remove.shape, KEEP, dtype=np.float32)
-    if effects:
-        radius = object_band_radius(remove) if band is None else int(band)
-        trimask[dilate(remove, radius)] = MAY_CHANGE
-    trimask[remove] = REMOVE
-    if keep is not None:
-        trimask[keep & ~remove] = KEEP
-    return trimask
-
-
-def trimask_to_u8(trimask: np.ndarray) -> np.ndarray:
-    out = np.full(trimask.shape, 255, np.uint8)
-    out[trimask == MAY_CHANGE] = 128
-    out[trimask == REMOVE] = 0
-    return out
-
-
-def trimask_from_u8(values: np.ndarray) -> np.ndarray:
-    out = np.full(values.shape, KEEP, np.float32)
-    out[(values > 64) & (values < 192)] = MAY_CHANGE
-    out[values <= 64] = REMOVE
-    return out
-
-
-def trimask_to_vace(trimask: np.ndarray, soft: float = 0.5) -> np.ndarray:
-    """VACE mask (1 = regenerate): REMOVE -> 1, MAY_CHANGE -> `soft`, KEEP -> 0."""
-    vace = np.zeros(trimask.shape, np.float32)
-    vace[trimask == MAY_CHANGE] = soft
-    vace[trimask == REMOVE] = 1.0
-    return vace
 
 
 OBJECT_COLOURS = np.array([(255, 64, 64), (64, 160, 255), (64, 220, 90), (255, 200, 40),
