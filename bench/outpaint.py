@@ -28,7 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from editors.classic.outpaint import outpaint, plan_canvas  # noqa: E402
+from editors.classic.outpaint import outpaint  # noqa: E402
+from editors.core.geometry import plan_canvas  # noqa: E402
 from clips import CLIPS, read_frames  # noqa: E402
 
 WIDTH, HEIGHT = 432, 240

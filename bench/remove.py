@@ -5,7 +5,7 @@ another clip pasted at an offset; a soft synthetic cast shadow of that object (i
 offset / blurred, multiplying the background by 0.4–0.7, NOT in the mask) darkened onto the background.
 The untouched background clip is the ground truth.
 
-Per case: PSNR on object ∪ shadow for the classic engine (default settings: masks.make_trimask) and for
+Per case: PSNR on object ∪ shadow for the classic engine (default settings: trimask.make) and for
 naive per-frame cv2.inpaint of the dilated mask; whole-frame PSNR; PSNR far from object ∪ shadow vs the input
 (≥ 45 dB required; inf = bit-identical); engine fps; peak memory.
 
@@ -36,8 +36,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from editors.classic.remove import composite, object_layers, remove_objects  # noqa: E402
+from editors.classic.remove import remove_objects  # noqa: E402
 from editors.core import masks as M  # noqa: E402
+from editors.core import trimask as tm  # noqa: E402
+from editors.core.layers import composite, object_layers  # noqa: E402
 from clips import CLIPS, frame_files, read_frames, read_masks  # noqa: E402
 
 
@@ -186,11 +188,11 @@ def naive_inpaint(frames: np.ndarray, masks: np.ndarray, unit: float) -> np.ndar
 def run_case(case: Case, size, save: Path | None = None, memory: bool = False) -> dict:
     unit = size[0] / 432.0
     frames, masks, shadows, gt = make_case(case, size)
-    trimask = M.make_trimask(masks)
+    trimask = tm.make(masks)
     effect = shadows > 0.05
     target = masks | effect
     far = ~M.dilate(target, max(1, round(16 * unit)))
-    outside_band = trimask == M.KEEP
+    outside_band = trimask == tm.KEEP
 
     start, cpu = time.perf_counter(), time.process_time()
     result = remove_objects(frames, trimask)
@@ -202,7 +204,7 @@ def run_case(case: Case, size, save: Path | None = None, memory: bool = False) -
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     naive = naive_inpaint(frames, masks, unit)
-    no_fx = remove_objects(frames, M.make_trimask(masks), effects=False).frames
+    no_fx = remove_objects(frames, tm.make(masks), effects=False).frames
 
     layers = object_layers(frames, result.background, result.layer_mask)
     recomposed = composite(layers, result.background)
@@ -253,7 +255,7 @@ def long_memory(count: int, size=(854, 480)):
     reps = -(-count // len(frames))
     idx = np.concatenate([np.arange(len(frames)), np.arange(len(frames))[::-1]] * reps)[:count]
     frames, masks = frames[idx], masks[idx]
-    trimask = M.make_trimask(masks)
+    trimask = tm.make(masks)
     clip_mb = frames.nbytes / 2 ** 20
     tracemalloc.start()
     start, cpu = time.perf_counter(), time.process_time()

@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from editors.classic.outpaint import Canvas, extrapolate, moving_pixels, outpaint, plan_canvas
+from editors.classic.outpaint import extrapolate, moving_pixels, outpaint
+from editors.core.geometry import Canvas, plan_canvas
 from editors.core.errors import UserError
 
 

@@ -7,8 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from editors.classic.remove import composite, object_layers, remove_objects
+from editors.classic.remove import remove_objects
 from editors.core import masks as M
+from editors.core import trimask as tm
+from editors.core.layers import composite, object_layers
 
 H, W, T = 112, 192, 18
 PAN = 3          # background pixels per frame
@@ -65,7 +67,7 @@ def scene():
         dark = truth[t].astype(np.float32) * (1.0 - 0.5 * shadow[..., None])
         frames[t] = np.clip(np.where(mask[..., None], colour, dark) + 0.5, 0, 255).astype(np.uint8)
         masks[t], shadows[t] = mask, shadow
-    trimask = M.make_trimask(masks)
+    trimask = tm.make(masks)
     result = remove_objects(frames, trimask)
     return dict(frames=frames, truth=truth, masks=masks, shadows=shadows, trimask=trimask, result=result)
 
@@ -92,9 +94,9 @@ def test_everything_else_bit_identical(scene):
     outside = ~r.changed
     assert np.array_equal(r.frames[outside], frames[outside])
     # only the object and the may-change band can change; KEEP pixels never do
-    assert not (r.changed & (scene["trimask"] == M.KEEP)).any()
+    assert not (r.changed & (scene["trimask"] == tm.KEEP)).any()
     # the changed region is the object plus its shadow, not the whole band
-    band = scene["trimask"] == M.MAY_CHANGE
+    band = scene["trimask"] == tm.MAY_CHANGE
     effect = r.changed & band & ~M.dilate(scene["masks"], 3)
     assert effect.sum() < 2.5 * ((scene["shadows"] > 0.05) & band).sum()
 
@@ -132,7 +134,7 @@ def test_static_object_never_seen_is_inpainted_without_flicker():
     mask = np.zeros((6, H, W), bool)
     mask[:, 40:70, 80:110] = True
     frames[mask] = (200, 30, 30)
-    r = remove_objects(frames, M.make_trimask(mask))
+    r = remove_objects(frames, tm.make(mask))
     hole = mask[0]
     assert (r.frames[:, hole] != (200, 30, 30)).any(axis=-1).all()
     # inpainted once, carried to the other frames: identical from frame to frame
@@ -143,7 +145,7 @@ def test_static_object_never_seen_is_inpainted_without_flicker():
 
 def test_nothing_to_remove_is_identity():
     frames = np.random.default_rng(0).integers(0, 255, (3, 32, 48, 3), dtype=np.uint8)
-    trimask = np.full((3, 32, 48), M.KEEP, np.float32)
+    trimask = np.full((3, 32, 48), tm.KEEP, np.float32)
     r = remove_objects(frames, trimask)
     assert np.array_equal(r.frames, frames) and not r.changed.any()
 
@@ -155,12 +157,12 @@ def test_bad_shapes_rejected():
 
 
 def test_each_grounded_object_casts_from_its_own_contact_line():
-    from editors.classic.remove import _Silhouette
+    from editors.classic.shadow import Silhouette
 
     mask = np.zeros((80, 160), bool)
     mask[10:60, 20:40] = True          # one person, feet at row 59
     mask[30:75, 100:120] = True        # another, feet at row 74
     mask[20:24, 46:52] = True          # a small thing held out by the first one
-    parts = _Silhouette(mask).parts
+    parts = Silhouette(mask).parts
     assert sorted(foot for _, foot in parts) == [59.0, 74.0]
     assert sum(int((p > 0.5).sum()) for p, _ in parts) == int(mask.sum())

@@ -1,6 +1,6 @@
 """Classic (CPU, no weights) video outpainting: grow the frame on any side, keep the original bit-identical.
 
-    canvas = plan_canvas(w, h, ratio="9:16")          # where the original sits in the bigger frame
+    canvas = geometry.plan_canvas(w, h, ratio="9:16") # where the original sits in the bigger frame
     out = outpaint(frames, canvas)                    # (T, H, W, 3) uint8
 
 Algorithm (each step kept because bench/outpaint.py measured it helping):
@@ -21,7 +21,6 @@ Algorithm (each step kept because bench/outpaint.py measured it helping):
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import cv2
@@ -30,165 +29,10 @@ import numpy as np
 from editors.core import masks as M
 from editors.core import motion
 from editors.core.errors import UserError
+from editors.core.geometry import Canvas, place_on_canvas, rectangle, translation
 
-MAX_GROWTH = 8          # a canvas side may be at most this many times the source side
-MAX_SIDE = 8192         # and at most this many pixels
-
-_ANCHORS_H = {"center": "center", "centre": "center", "left": "left", "right": "right"}
-_ANCHORS_V = {"center": "center", "centre": "center", "top": "top", "bottom": "bottom"}
-
-
-@dataclass(frozen=True)
-class Canvas:
-    """The new frame size and where the original's top-left corner sits in it."""
-    width: int
-    height: int
-    left: int
-    top: int
-
-    def right(self, src_w: int) -> int:
-        return self.width - self.left - src_w
-
-    def bottom(self, src_h: int) -> int:
-        return self.height - self.top - src_h
-
-    def source(self, src_h: int, src_w: int) -> tuple[slice, slice]:
-        """(rows, columns) of the canvas where the original frame sits."""
-        return slice(self.top, self.top + src_h), slice(self.left, self.left + src_w)
-
-    def check(self, src_w: int, src_h: int) -> None:
-        if self.left < 0 or self.top < 0 or self.right(src_w) < 0 or self.bottom(src_h) < 0:
-            raise UserError(f"A {src_w}x{src_h} clip does not fit in a {self.width}x{self.height} canvas at "
-                            f"left={self.left}, top={self.top}; outpainting only grows the frame.")
-
-
-# ------------------------------------------------------------------------------------------ canvas
-
-
-def _as_count(name: str, value) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        raise UserError(f"{name} must be a whole number of pixels, not {value!r}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"{name} must be a whole number of pixels, not {value!r}.") from None
-    if not np.isfinite(number) or number != int(number):
-        raise UserError(f"{name} must be a whole number of pixels, not {value!r}.")
-    return int(number)
-
-
-def parse_ratio(ratio) -> float:
-    """'9:16', '9/16', '9x16', 0.5625 or (9, 16) -> width / height."""
-    if isinstance(ratio, (tuple, list)) and len(ratio) == 2:
-        a, b = ratio
-    elif isinstance(ratio, (int, float)) and not isinstance(ratio, bool):
-        a, b = ratio, 1
-    elif isinstance(ratio, str):
-        parts = re.split(r"\s*[:/x×]\s*", ratio.strip().lower())
-        if len(parts) == 1:
-            parts.append("1")
-        if len(parts) != 2:
-            raise UserError(f"Aspect ratio {ratio!r} is not of the form W:H (for example 9:16).")
-        a, b = parts
-    else:
-        raise UserError(f"Aspect ratio {ratio!r} is not of the form W:H (for example 9:16).")
-    try:
-        value = float(a) / float(b)
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise UserError(f"Aspect ratio {ratio!r} is not of the form W:H (for example 9:16).") from None
-    if not np.isfinite(value) or value <= 0:
-        raise UserError(f"Aspect ratio {ratio!r} must be positive (for example 9:16).")
-    return value
-
-
-def _parse_anchor(anchor) -> tuple[str, str]:
-    """'center', 'left', 'right', 'top', 'bottom' or a pair such as 'top-left' -> (horizontal, vertical)."""
-    text = str(anchor or "center").strip().lower().replace("_", "-").replace(" ", "-")
-    horizontal, vertical = "center", "center"
-    parts = [p for p in text.split("-") if p]
-    if not parts or len(parts) > 2:
-        raise UserError(f"Anchor {anchor!r} is not one of center, left, right, top, bottom (or e.g. top-left).")
-    seen_h = seen_v = False
-    for part in parts:
-        if part in ("center", "centre"):
-            continue
-        if part in _ANCHORS_H and not seen_h:
-            horizontal, seen_h = _ANCHORS_H[part], True
-        elif part in _ANCHORS_V and not seen_v:
-            vertical, seen_v = _ANCHORS_V[part], True
-        else:
-            raise UserError(f"Anchor {anchor!r} is not one of center, left, right, top, bottom "
-                            "(or e.g. top-left).")
-    return horizontal, vertical
-
-
-def _place(size: int, src: int, where: str) -> int:
-    if where in ("left", "top"):
-        return 0
-    if where in ("right", "bottom"):
-        return size - src
-    return (size - src) // 2
-
-
-def plan_canvas(src_w: int, src_h: int, *, width=None, height=None, ratio=None,
-                left=0, right=0, top=0, bottom=0, anchor="center") -> Canvas:
-    """Where a src_w x src_h clip sits in its outpainted frame. Exactly one way to say the size:
-
-    - width and/or height: the new frame size (a missing one keeps the source's);
-    - ratio "9:16" (also "1:1", "4:5", 1.777, (21, 9)): keep the source and grow ONE side to reach it;
-    - left/right/top/bottom: pixels added on each side (the anchor does not apply).
-
-    anchor places the original for the first two ways: "center" (left = (W - w) // 2, top = (H - h) // 2),
-    "left", "right", "top", "bottom", or a pair such as "top-left". Bad or contradictory input -> UserError.
-    """
-    src_w, src_h = _as_count("source width", src_w), _as_count("source height", src_h)
-    if src_w <= 0 or src_h <= 0:
-        raise UserError(f"The clip's size {src_w}x{src_h} is empty.")
-    sides = {name: _as_count(name, value) for name, value in
-             (("left", left), ("right", right), ("top", top), ("bottom", bottom))}
-    for name, value in sides.items():
-        if value < 0:
-            raise UserError(f"{name}={value}: pixels added on a side cannot be negative.")
-    by_size = width is not None or height is not None
-    by_ratio = ratio is not None and str(ratio).strip() != ""
-    by_sides = any(sides.values())
-    ways = [name for name, used in (("width/height", by_size), ("ratio", by_ratio),
-                                    ("left/right/top/bottom", by_sides)) if used]
-    if len(ways) > 1:
-        raise UserError(f"Give the new size one way only, not both {ways[0]} and {ways[1]}.")
-    if not ways:
-        raise UserError("Say how big the new frame is: width and height, an aspect ratio such as 9:16, "
-                        "or pixels to add on the left/right/top/bottom.")
-    horizontal, vertical = _parse_anchor(anchor)
-
-    if by_sides:
-        if (horizontal, vertical) != ("center", "center"):
-            raise UserError("The anchor only applies to width/height or a ratio; with pixels per side the "
-                            "sides already say where the original sits.")
-        canvas = Canvas(src_w + sides["left"] + sides["right"], src_h + sides["top"] + sides["bottom"],
-                        sides["left"], sides["top"])
-    else:
-        if by_size:
-            new_w = src_w if width is None else _as_count("width", width)
-            new_h = src_h if height is None else _as_count("height", height)
-            if new_w < src_w or new_h < src_h:
-                raise UserError(f"The new frame {new_w}x{new_h} is smaller than the clip ({src_w}x{src_h}) "
-                                "on some side: outpainting only grows the frame (crop first to shrink it).")
-        else:
-            target = parse_ratio(ratio)
-            if src_w / src_h < target:
-                new_w, new_h = max(src_w, int(round(src_h * target))), src_h
-            else:
-                new_w, new_h = src_w, max(src_h, int(round(src_w / target)))
-        canvas = Canvas(new_w, new_h, _place(new_w, src_w, horizontal), _place(new_h, src_h, vertical))
-    if canvas.width > MAX_GROWTH * src_w or canvas.height > MAX_GROWTH * src_h or \
-            max(canvas.width, canvas.height) > MAX_SIDE:
-        raise UserError(f"A {canvas.width}x{canvas.height} frame is too big for a {src_w}x{src_h} clip: each "
-                        f"side may grow at most {MAX_GROWTH}x and to at most {MAX_SIDE} pixels.")
-    return canvas
-
+from . import fill
+from .fill import nearest_known
 
 # ------------------------------------------------------------------------------------------ smooth extrapolation
 
@@ -202,13 +46,6 @@ def _bilinear(level: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     ax, ay = (xs - x0)[:, None].astype(np.float32), (ys - y0)[:, None].astype(np.float32)
     return ((level[y0, x0] * (1 - ax) + level[y0, x1] * ax) * (1 - ay)
             + (level[y1, x0] * (1 - ax) + level[y1, x1] * ax) * ay)
-
-
-def _nearest_known(known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distance to, raster-order index among np.nonzero(known) of) the nearest known pixel, per pixel."""
-    dist, labels = cv2.distanceTransformWithLabels((~known).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
-                                                   labelType=cv2.DIST_LABEL_PIXEL)
-    return dist, np.maximum(labels - 1, 0)
 
 
 def _nanmedian(stack: np.ndarray) -> np.ndarray:
@@ -240,7 +77,7 @@ def extrapolate(image: np.ndarray, known: np.ndarray, *, spread: float = 0.3,
     unknown = ~known
     if not unknown.any() or not known.any():
         return out[..., 0] if squeeze else out
-    dist, near = _nearest_known(known)
+    dist, near = nearest_known(known)
     known_r, known_c = np.nonzero(known)
     ur, uc = np.nonzero(unknown)
     pick = near[ur, uc]
@@ -273,14 +110,6 @@ def extrapolate(image: np.ndarray, known: np.ndarray, *, spread: float = 0.3,
 
 
 # ------------------------------------------------------------------------------------------ motion helpers
-
-
-def _translation(dx: float, dy: float) -> np.ndarray:
-    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float64)
-
-
-def _rect_poly(w: int, h: int) -> np.ndarray:
-    return np.float32([[0, 0], [w, 0], [w, h], [0, h]])[None]
 
 
 def moving_pixels(frames: np.ndarray, to_ref: np.ndarray, *, offsets=(2, 5, 10, 20, 40), threshold: float = 30.0,
@@ -338,79 +167,35 @@ def moving_pixels(frames: np.ndarray, to_ref: np.ndarray, *, offsets=(2, 5, 10, 
     return out
 
 
-def _disagrees(pixels: np.ndarray, current: np.ndarray, overlap: np.ndarray, take: np.ndarray,
-               threshold: float, margin: int = 16) -> np.ndarray:
-    """Where a source's pixels would be taken (take) but the source disagrees with the current frame on the
-    nearest pixels both show (overlap, looked for within `margin` pixels): local mean abs difference >
-    threshold. Such a source shows something else there (a dog that ran past, another exposure): its strip
-    would be a visible streak. No overlap nearby = no evidence = agree."""
-    bad = np.zeros(take.shape, bool)
-    ys, xs = np.nonzero(take)
-    y0, y1 = max(ys.min() - margin, 0), min(ys.max() + margin + 1, take.shape[0])
-    x0, x1 = max(xs.min() - margin, 0), min(xs.max() + margin + 1, take.shape[1])
-    near = overlap[y0:y1, x0:x1]
-    if not near.any():
-        return bad
-    diff = np.abs(pixels[y0:y1, x0:x1].astype(np.int16) - current[y0:y1, x0:x1].astype(np.int16)).max(axis=2)
-    weight = near.astype(np.float32)
-    local = cv2.blur(diff.astype(np.float32) * weight, (7, 7)) / np.maximum(cv2.blur(weight, (7, 7)), 1e-3)
-    dist, index = _nearest_known(near)
-    verdict = local[near][index] > threshold
-    bad[y0:y1, x0:x1] = verdict & (dist <= margin) & take[y0:y1, x0:x1]
-    return bad
-
-
 def fill_from_other_frames(frames: np.ndarray, canvas: Canvas, to_ref: np.ndarray, need: np.ndarray,
                            source_valid: np.ndarray, consistency: float | None = 40.0, progress=None):
-    """Each frame's `need` pixels from warped pixels of the other frames, nearest in time first.
+    """Each frame's `need` pixels from warped pixels of the other frames, nearest in time first (fill.py).
 
-    source_valid (T,h,w) bool: pixels that show the static scene. The chain to one reference is computed once
-    and a source whose warped rectangle misses the pixels still to fill is skipped without warping (a static
-    clip costs ~nothing). Returns (canvas frames (T,H,W,3) uint8 with the originals placed, filled (T,H,W) bool).
+    source_valid (T,h,w) bool: pixels that show the static scene. A source whose warped rectangle misses the
+    pixels still to fill is skipped without warping (a static clip costs ~nothing); one that disagrees with
+    the frame next to the strip is not used there (fill.EdgeAgreement). Returns (canvas frames (T,H,W,3) uint8
+    with the originals placed, filled (T,H,W) bool).
     """
     count, h, w = frames.shape[:3]
-    rows, cols = canvas.source(h, w)
-    shift = _translation(canvas.left, canvas.top)
-    out = np.zeros((count, canvas.height, canvas.width, 3), np.uint8)
-    out[:, rows, cols] = frames
+    out, _ = place_on_canvas(frames, canvas, fill=0)
     filled = np.zeros(need.shape, bool)
     inverse = np.linalg.inv(to_ref)
-    valid_u8 = source_valid.astype(np.uint8)
-    rect = _rect_poly(w, h)
-    erode = np.ones((3, 3), np.uint8)
+    shift = translation(canvas.left, canvas.top)
+    valid = fill.SourceMasks(source_valid.__getitem__)
     for t in range(count):
-        todo = need[t].copy()
-        for s in motion.source_order(t, count):
-            if not todo.any():
-                break
-            warp = shift @ inverse[t] @ to_ref[s]
-            poly = cv2.perspectiveTransform(rect, warp)[0]
-            x0, y0 = np.floor(poly.min(axis=0)).astype(int)
-            x1, y1 = np.ceil(poly.max(axis=0)).astype(int)
-            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, canvas.width), min(y1, canvas.height)
-            if x1 <= x0 or y1 <= y0 or not todo[y0:y1, x0:x1].any():
-                continue
-            roi = _translation(-x0, -y0) @ warp
-            size = (int(x1 - x0), int(y1 - y0))
-            seen = cv2.warpPerspective(valid_u8[s], roi, size, flags=cv2.INTER_NEAREST, borderValue=0)
-            # one pixel in from the frame's edge / invalid pixels: bilinear never mixes them in
-            inside = cv2.erode(seen, erode, borderValue=1) > 0
-            take = inside & todo[y0:y1, x0:x1]
-            if not take.any():
-                continue
-            pixels = cv2.warpPerspective(frames[s], roi, size, flags=cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_REPLICATE)
-            if consistency:
-                take &= ~_disagrees(pixels, out[t, y0:y1, x0:x1], inside & ~need[t, y0:y1, x0:x1], take,
-                                    consistency)
-                if not take.any():
-                    continue
-            out[t, y0:y1, x0:x1][take] = pixels[take]
-            filled[t, y0:y1, x0:x1] |= take
-            todo[y0:y1, x0:x1] &= ~take
+        agreement = fill.EdgeAgreement(~need[t], consistency) if consistency else _agree_everywhere
+        pixels, got = fill.from_other_frames(need[t], out[t], frames, valid,
+                                             lambda s: shift @ inverse[t] @ to_ref[s], motion.source_order(t, count),
+                                             agreement, pad=agreement.reach if consistency else 1)
+        out[t][got] = np.clip(pixels[got] + 0.5, 0, 255).astype(np.uint8)
+        filled[t] = got
         if progress and t % 4 == 0:
             progress((t + 1) / count, "filling from other frames")
     return out, filled
+
+
+def _agree_everywhere(pixels, target, box, seen, take):
+    return take
 
 
 # ------------------------------------------------------------------------------------------ never-seen fill
@@ -427,14 +212,14 @@ def _mosaic(frames: np.ndarray, canvas: Canvas, to_key: np.ndarray, frame_range:
     """Median of frames in `frame_range` (moving pixels left out) in the key frame's coordinates, at `scale`,
     extrapolated (extrapolate()) where none of them saw anything. to_key[s]: frame s -> key frame."""
     count, h, w = frames.shape[:3]
-    to_source = _translation(-canvas.left, -canvas.top)
-    corners = np.concatenate([cv2.perspectiveTransform(_rect_poly(canvas.width, canvas.height),
+    to_source = translation(-canvas.left, -canvas.top)
+    corners = np.concatenate([cv2.perspectiveTransform(rectangle(canvas.width, canvas.height),
                                                        to_key[t] @ to_source)[0] for t in range(count)])
     # keep the mosaic a sane size even if a homography went wild
     lo = np.maximum(corners.min(axis=0), [-canvas.width - w, -canvas.height - h])
     hi = np.minimum(corners.max(axis=0), [canvas.width + 2 * w, canvas.height + 2 * h])
     size = (max(1, int(np.ceil((hi[0] - lo[0]) * scale))), max(1, int(np.ceil((hi[1] - lo[1]) * scale))))
-    to_mosaic = np.diag([scale, scale, 1.0]) @ _translation(-lo[0], -lo[1])
+    to_mosaic = np.diag([scale, scale, 1.0]) @ translation(-lo[0], -lo[1])
     picks = np.unique(np.linspace(frame_range.start, frame_range.stop - 1,
                                   min(samples, len(frame_range))).round().astype(int))
     stack = np.full((len(picks), size[1], size[0], 3), np.nan, np.float32)
@@ -510,9 +295,10 @@ def never_seen_fill(frames: np.ndarray, canvas: Canvas, to_ref: np.ndarray, out:
 # ------------------------------------------------------------------------------------------ the engine
 
 
-def outpaint(frames: np.ndarray, canvas: Canvas, *, progress=None) -> np.ndarray:
+def outpaint(frames: np.ndarray, canvas: Canvas, *, progress=None, **_engine_settings) -> np.ndarray:
     """Outpaint (T, h, w, 3) uint8 frames onto `canvas` -> (T, H, W, 3) uint8; the original pixels are copied
-    bit-identically to (canvas.left, canvas.top). progress(fraction, description) may be None."""
+    bit-identically to (canvas.left, canvas.top). progress(fraction, description) may be None. (The editor's
+    diffusion settings and window do not apply here.)"""
     frames = np.ascontiguousarray(frames)
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8 or not len(frames):
         raise UserError(f"Frames must be a (T, H, W, 3) uint8 array, not {frames.dtype} {frames.shape}.")

@@ -1,10 +1,8 @@
 """Camera motion between frames, and the order in which other frames are tried as sources.
 
-Shared by the classic engines of remove (fill the hole an object leaves from frames where the background
-was visible) and outpaint (fill the new border from frames where a pan showed it); each engine fills with
-its own checks (editors/classic/remove.py, editors/classic/outpaint.py). Motion is a chain of
-homographies between neighbouring frames, estimated only on pixels the caller marks as reliable (never on
-the object being removed, never outside the original frame).
+Shared by the classic engines (editors/classic/fill.py fills a region from other frames aligned by these).
+Motion is a chain of homographies between neighbouring frames, estimated only on pixels the caller marks as
+reliable (never on the object being removed, never outside the original frame).
 """
 from __future__ import annotations
 
@@ -112,3 +110,15 @@ def source_order(target: int, count: int, max_sources: int | None = None) -> lis
             if 0 <= s < count:
                 order.append(s)
     return order[:max_sources] if max_sources else order
+
+
+class Chain:
+    """Homographies between any two frames of a clip from its neighbour homographies (neighbour_homographies)."""
+
+    def __init__(self, neighbours: np.ndarray):
+        self.to_first = to_reference(neighbours, 0)      # s -> frame 0
+        self.from_first = np.linalg.inv(self.to_first)
+
+    def source_to_target(self, s: int, t: int) -> np.ndarray:
+        """Maps frame s's pixel coordinates onto frame t's."""
+        return self.from_first[t] @ self.to_first[s]
