@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from editors.classic.track import first_mask, track  # noqa: E402
 from editors.core.prompts import Prompt  # noqa: E402
-from editors.segment import _segment_classic  # noqa: E402
+from editors.classic.segment import segment_video  # noqa: E402
 from clips import CLIPS, read_frames, read_id_masks, read_masks  # noqa: E402
 
 DEFAULT_CLIPS = ["schoolgirls", "dogs-jump", "car-shadow", "tennis", "bmx-trees"]
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.prompt_every:
                 prompts = [Prompt(t, 1, box=box_of(gt[t])) for t in range(0, T, args.prompt_every) if gt[t].any()]
                 t1 = t0
-                pred = _segment_classic(frames, prompts)[1]
+                pred = segment_video(frames, prompts)[1]
             else:
                 m0 = gt[0].copy() if args.gt_first else first_mask(frames[0], box=box_of(gt[0]))
                 t1 = time.perf_counter()

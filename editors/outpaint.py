@@ -11,27 +11,29 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core.clip import Clip
-from .core.devices import gpu
+from .core.dispatch import DiffusionSettings, load_engine
 from .core.engines import choose_engine
+from .core.geometry import Canvas, plan_canvas
 
 NAME = "outpaint"
 TITLE = "Outpaint"
 DIFFUSION_MODEL = "vace-1.3b"
 RATIO_PRESETS = ["9:16", "1:1", "4:5", "16:9", "21:9"]
+# engine name -> "module:function"; each returns the (T, H, W, 3) uint8 frames on the canvas
+ENGINES = {"classic": "editors.classic.outpaint:outpaint",
+           "diffusion": "editors.diffusion.outpaint:outpaint"}
 
 
 @dataclass
 class OutpaintResult:
     clip: Clip
-    canvas: object                  # classic.outpaint.Canvas
+    canvas: Canvas
     engine: str = "classic"
     notice: str | None = None
 
 
-def plan(clip: Clip, **size):
+def plan(clip: Clip, **size) -> Canvas:
     """The canvas for this clip from width/height, ratio or per-side pixels, plus the anchor."""
-    from .classic.outpaint import plan_canvas
-
     return plan_canvas(clip.width, clip.height, **size)
 
 
@@ -41,62 +43,10 @@ def run(clip: Clip, *, width=None, height=None, ratio=None, left=0, right=0, top
     canvas = plan(clip, width=width, height=height, ratio=ratio, left=left, right=right, top=top, bottom=bottom,
                   anchor=anchor)
     chosen, notice = choose_engine(engine, [model], registry)
-    if chosen == "diffusion":
-        frames = _outpaint_diffusion(clip.frames, canvas, steps=steps, guidance=guidance, seed=seed, prompt=prompt,
-                                     window=window, model=model, registry=registry, progress=progress)
-    else:
-        from .classic.outpaint import outpaint
-
-        frames = outpaint(clip.frames, canvas, progress=progress)
+    diffusion = DiffusionSettings(steps, guidance, seed, prompt, model, registry)
+    frames = load_engine(ENGINES, chosen)(clip.frames, canvas, window=window, diffusion=diffusion,
+                                          progress=progress)
     return OutpaintResult(clip.with_frames(frames), canvas, chosen, notice)
-
-
-def place_on_canvas(frames: np.ndarray, canvas, fill: int = 127) -> tuple[np.ndarray, np.ndarray]:
-    """(canvas frames with the originals placed and `fill` elsewhere, new-area mask (T, H, W) bool)."""
-    count, h, w = frames.shape[:3]
-    rows, cols = canvas.source(h, w)
-    placed = np.full((count, canvas.height, canvas.width, 3), fill, np.uint8)
-    placed[:, rows, cols] = frames
-    new_area = np.ones((count, canvas.height, canvas.width), bool)
-    new_area[:, rows, cols] = False
-    return placed, new_area
-
-
-def _diffusion_seconds(frames, canvas, *, steps=25, **_):
-    from .diffusion.vace import estimate_seconds
-
-    return estimate_seconds(len(frames), canvas.height, canvas.width, steps) * 1.3   # guides add frames
-
-
-@gpu(duration=_diffusion_seconds)
-def _outpaint_diffusion(frames, canvas, *, steps, guidance, seed, prompt, window, model, registry, progress):
-    """Run VACE over the coarse-to-fine stages; each window holds its frames to generate plus finished guide
-    frames (unmasked), in time order; only the new area of generated frames is taken."""
-    from .diffusion import vace
-    from .diffusion.schedule import plan_coarse_to_fine
-
-    result, new_area = place_on_canvas(frames, canvas)
-    stages = plan_coarse_to_fine(len(frames), window)
-    total = sum(len(stage.windows) for stage in stages)
-    done = 0
-    for stage in stages:
-        for generate, guides in zip(stage.windows, stage.guides):
-            order = sorted(set(generate) | set(guides))
-            mask = new_area[order].astype(np.float32)
-            mask[[i for i, t in enumerate(order) if t not in set(generate)]] = 0.0    # guides are finished
-
-            def step_progress(fraction, desc="", done=done, name=stage.name):
-                if progress:
-                    progress((done + fraction) / total, f"{name}: {desc}")
-
-            generated = vace.generate(result[order], mask, prompt=prompt, steps=steps, guidance=guidance,
-                                      seed=seed + done, max_window=vace.window_length(len(order), None),
-                                      model=model, registry=registry, progress=step_progress)
-            for i, t in enumerate(order):
-                if t in generate:
-                    result[t][new_area[t]] = generated[i][new_area[t]]
-            done += 1
-    return result
 
 
 # ---- UI ---------------------------------------------------------------------------------------------------

@@ -10,21 +10,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import masks as M
+from .core import trimask as tm
 from .core.clip import Clip, write_clip, write_rgba
-from .core.devices import gpu
+from .core.dispatch import DiffusionSettings, load_engine
 from .core.engines import choose_engine
 from .core.errors import UserError
+from .core.layers import split_object_layers
 
 NAME = "remove"
 TITLE = "Remove"
 DIFFUSION_MODEL = "vace-1.3b"
+# engine name -> "module:function"; each returns a core.results.RemovalResult
+ENGINES = {"classic": "editors.classic.remove:remove_objects",
+           "diffusion": "editors.diffusion.remove:remove_objects"}
 
 
 @dataclass
 class RemoveResult:
     clip: Clip                      # the clip without the objects (and their effects)
-    background: Clip                # the clean plate estimate
+    background: Clip                # the clean plate (equals `clip` wherever nothing was removed)
     changed: np.ndarray             # (T,H,W) bool: pixels that differ from the input
     layers: list[np.ndarray] = field(default_factory=list)   # per removed object: (T,H,W,4) uint8 RGBA
     engine: str = "classic"
@@ -52,66 +56,13 @@ def run(clip: Clip, remove: list[np.ndarray], keep: list[np.ndarray] = (), *, ef
         raise UserError("The mask is empty: mark the object to remove (white = object).")
     chosen, notice = choose_engine(engine, [model], registry)
     removed, kept = _union(remove, shape), _union(keep, shape)
-    trimask = M.make_trimask(removed, kept, band=band, effects=effects)
-    if chosen == "diffusion":
-        frames, background, changed, layer_mask = _remove_diffusion(
-            clip.frames, trimask, kept, effects=effects, steps=steps, guidance=guidance, seed=seed, prompt=prompt,
-            model=model, registry=registry, progress=progress)
-    else:
-        from .classic.remove import remove_objects
-
-        result = remove_objects(clip.frames, trimask, effects=effects, progress=progress)
-        frames, background, changed, layer_mask = result.frames, result.background, result.changed, result.layer_mask
-    object_layers = _layers(clip.frames, background, remove, layer_mask) if layers else []
-    return RemoveResult(clip.with_frames(frames), clip.with_frames(background), changed, object_layers,
-                        chosen, notice)
-
-
-def _layers(frames, background, remove, layer_mask) -> list[np.ndarray]:
-    """One RGBA layer per removed object from the engine's layer mask (255 = object, opaque; 128 = its effect,
-    alpha solved). Each changed pixel goes to one layer: the first object whose surroundings hold it, the last
-    object takes what is left, so the layers over the background give back the input."""
-    from .classic.remove import object_layers
-
-    out = []
-    taken = np.zeros(layer_mask.shape, bool)
-    for index, masks in enumerate(remove):
-        mine = ~taken
-        if index < len(remove) - 1:
-            mine &= M.dilate(masks, M.object_band_radius(masks) * 2)
-        hint = np.where(mine, layer_mask, 0).astype(np.uint8)
-        taken |= hint > 0
-        out.append(object_layers(frames, background, hint))
-    return out
-
-
-def _diffusion_seconds(frames, trimask, kept, *, steps=25, **_):
-    from .diffusion.vace import estimate_seconds
-
-    return estimate_seconds(len(frames), frames.shape[1], frames.shape[2], steps)
-
-
-@gpu(duration=_diffusion_seconds)
-def _remove_diffusion(frames, trimask, kept, *, effects, steps, guidance, seed, prompt, model, registry, progress):
-    """VACE regenerates the object (and, softly, the effect band); its pixels are taken only where they must
-    change: the object, and band pixels where the model's result differs markedly from the input (the effect)."""
-    from .diffusion import vace
-
-    vace_mask = M.trimask_to_vace(trimask, soft=0.5 if effects else 0.0)
-    generated = vace.generate(frames, vace_mask, prompt=prompt, steps=steps, guidance=guidance, seed=seed,
-                              model=model, registry=registry, progress=progress)
-    obj = trimask == M.REMOVE
-    alpha = M.feather(M.dilate(obj, 2), 3)
-    if effects:
-        band = trimask == M.MAY_CHANGE
-        difference = np.abs(generated.astype(np.int16) - frames.astype(np.int16)).max(axis=3)
-        effect = band & (difference > 24)
-        alpha = np.maximum(alpha, M.feather(effect, 2) * (band | obj))
-    alpha[kept & ~obj] = 0          # kept objects stay exactly as they are
-    result = vace.composite(frames, generated, alpha)
-    changed = alpha > 0
-    layer_mask = np.where(obj, 255, np.where(changed, 128, 0)).astype(np.uint8)
-    return result, generated, changed, layer_mask
+    trimask = tm.make(removed, kept, band=band, effects=effects)
+    diffusion = DiffusionSettings(steps, guidance, seed, prompt, model, registry)
+    out = load_engine(ENGINES, chosen)(clip.frames, trimask, keep=kept, effects=effects, diffusion=diffusion,
+                                       progress=progress)
+    object_layers = split_object_layers(clip.frames, out.background, remove, out.layer_mask) if layers else []
+    return RemoveResult(clip.with_frames(out.frames), clip.with_frames(out.background), out.changed,
+                        object_layers, chosen, notice)
 
 
 # ---- UI ---------------------------------------------------------------------------------------------------

@@ -5,10 +5,7 @@ first mask + optical-flow tracking both ways). The masks it makes are offered to
 """
 from __future__ import annotations
 
-import hashlib
-import threading
 import zipfile
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import numpy as np
 
 from .core import masks as M
 from .core.clip import Clip, list_frame_files, write_clip
-from .core.devices import gpu
+from .core.dispatch import load_engine
 from .core.engines import choose_engine
 from .core.errors import UserError
 from .core.prompts import NEGATIVE, POSITIVE, Prompt, merge, parse_box, parse_points, prompts_from_json, validate
@@ -24,6 +21,11 @@ from .core.prompts import NEGATIVE, POSITIVE, Prompt, merge, parse_box, parse_po
 NAME = "segment"
 TITLE = "Segment"
 SAM2_MODEL = "sam2.1-tiny"
+# engine name -> "module:function": the whole clip, and one frame's preview while clicking
+ENGINES = {"classic": "editors.classic.segment:segment_video",
+           "diffusion": "editors.diffusion.segment:segment_video"}
+PREVIEWS = {"classic": "editors.classic.segment:preview_mask",
+            "diffusion": "editors.diffusion.segment:preview_mask"}
 
 
 @dataclass
@@ -33,91 +35,14 @@ class SegmentResult:
     notice: str | None = None
 
 
-def refine_masks(masks: np.ndarray, grow: int = 0, shape: str = "mask") -> np.ndarray:
-    """VIVID's mask augmentations: grow (+) / shrink (−) by pixels, then the mask, its convex hull or its box."""
-    masks = M.dilate(masks, grow) if grow > 0 else M.erode(masks, -grow) if grow < 0 else masks
-    return {"mask": lambda m: m, "hull": M.hull, "box": M.box}[shape](masks)
-
-
 def run(clip: Clip, prompts: list[Prompt], *, engine: str = "auto", grow: int = 0, shape: str = "mask",
         model: str = SAM2_MODEL, registry=None, progress=None) -> SegmentResult:
     """Track every prompted object through the clip, both directions from its prompted frames."""
     validate(prompts, clip.num_frames, clip.height, clip.width)
     chosen, notice = choose_engine(engine, [model], registry)
-    if chosen == "diffusion":
-        objects = _segment_sam2(clip.frames, prompts, model=model, registry=registry, progress=progress)
-    else:
-        objects = _segment_classic(clip.frames, prompts, progress=progress)
-    objects = {i: refine_masks(m, grow, shape) for i, m in objects.items()}
+    objects = load_engine(ENGINES, chosen)(clip.frames, prompts, model=model, registry=registry, progress=progress)
+    objects = {i: M.augment(m, grow, shape) for i, m in objects.items()}
     return SegmentResult(objects, chosen, notice)
-
-
-def _sam2_seconds(frames, prompts, **_):
-    return 20 + 0.1 * len(frames)
-
-
-@gpu(duration=_sam2_seconds)
-def _segment_sam2(frames, prompts, *, model, registry, progress):
-    from .diffusion.sam2_video import segment_video
-
-    return segment_video(frames, prompts, model=model, registry=registry, progress=progress)
-
-
-# First masks by (frame, box, clicks): the tab redraws every object's preview on each click and slider move, and
-# Track needs the same masks again; a graph cut costs 0.2-1 s at 432x240 and about 3 s at 854x480.
-_FIRST_MASKS: OrderedDict[tuple, np.ndarray] = OrderedDict()
-_FIRST_MASKS_LOCK = threading.Lock()
-_FIRST_MASKS_KEPT = 16
-
-
-def _prompt_mask(frame: np.ndarray, prompt: Prompt) -> np.ndarray:
-    from .classic.track import first_mask
-
-    if prompt.mask is not None:
-        return np.asarray(prompt.mask, bool)
-    points = tuple((int(x), int(y), int(label)) for x, y, label in prompt.points)
-    box = tuple(float(v) for v in prompt.box) if prompt.box is not None else None
-    key = (hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest(), frame.shape, box, points)
-    with _FIRST_MASKS_LOCK:
-        if key in _FIRST_MASKS:
-            _FIRST_MASKS.move_to_end(key)
-            return _FIRST_MASKS[key].copy()
-    mask = first_mask(frame, box=prompt.box, points=list(points))
-    with _FIRST_MASKS_LOCK:
-        _FIRST_MASKS[key] = mask
-        while len(_FIRST_MASKS) > _FIRST_MASKS_KEPT:
-            _FIRST_MASKS.popitem(last=False)
-    return mask.copy()
-
-
-def _segment_classic(frames, prompts, progress=None) -> dict[int, np.ndarray]:
-    """Each object: a first mask on each prompted frame; every frame is tracked from its nearest prompted frame
-    (so a refinement on a later frame takes over from there)."""
-    from .classic.track import track
-
-    merged = {(p.object_id, p.frame): p for p in merge(prompts)}
-    count = len(frames)
-    objects = {}
-    ids = sorted({object_id for object_id, _ in merged})
-    for n, object_id in enumerate(ids):
-        keys = sorted(frame for oid, frame in merged if oid == object_id)
-        out = np.zeros(frames.shape[:3], bool)
-        for k, frame in enumerate(keys):
-            lo = 0 if k == 0 else (keys[k - 1] + frame) // 2 + 1
-            hi = count if k == len(keys) - 1 else (frame + keys[k + 1]) // 2 + 1
-            prompt = merged[(object_id, frame)]
-            first = _prompt_mask(frames[frame], prompt)
-            if not first.any():
-                raise UserError(f"No object found from the clicks on frame {frame}: click inside the object, "
-                                "or draw a box around it.")
-
-            def sub_progress(fraction, desc="", n=n, k=k):
-                if progress:
-                    progress((n + (k + fraction) / len(keys)) / len(ids), f"tracking object {object_id}")
-
-            out[lo:hi] = track(frames[lo:hi], frame - lo, first, progress=sub_progress)
-        objects[object_id] = out
-    return objects
 
 
 def preview(frame: np.ndarray, prompt: Prompt, *, engine: str = "auto", model: str = SAM2_MODEL,
@@ -125,11 +50,7 @@ def preview(frame: np.ndarray, prompt: Prompt, *, engine: str = "auto", model: s
     """The mask one object's clicks give on their frame (what the user sees while clicking)."""
     validate([Prompt(0, prompt.object_id, prompt.points, prompt.box, prompt.mask)], 1, *frame.shape[:2])
     chosen, _ = choose_engine(engine, [model], registry)
-    if chosen == "diffusion":
-        from .diffusion.sam2_video import preview_mask
-
-        return preview_mask(frame, prompt, model=model, registry=registry)
-    return _prompt_mask(frame, prompt)
+    return load_engine(PREVIEWS, chosen)(frame, prompt, model=model, registry=registry)
 
 
 def save_masks(objects: dict[int, np.ndarray], clip: Clip, folder: Path) -> list[str]:
@@ -281,7 +202,7 @@ def render(hub) -> None:
     def handle_ui(video, prompts, upload_file, engine, grow, shape, state, progress=gr.Progress()):
         clip = ui.cached_clip(video) if video else ui.load_video(video)
         if upload_file:
-            objects = {1: refine_masks(ui.load_mask_files([upload_file], clip)[0], int(grow), shape)}
+            objects = {1: M.augment(ui.load_mask_files([upload_file], clip)[0], int(grow), shape)}
             out = SegmentResult(objects, "upload")
         else:
             out = run(clip, [_prompt_from_dict(p) for p in prompts], engine=engine, grow=int(grow), shape=shape,

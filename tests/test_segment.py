@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from editors import segment
+from editors.core import masks as M
 from editors.core.clip import Clip, read_clip, write_clip
 from editors.core.errors import UserError
 from editors.core.prompts import Prompt
@@ -58,6 +59,7 @@ def test_classic_picks_the_object_up_again_after_it_was_hidden():
 
 def test_preview_and_track_reuse_the_first_mask_of_an_unchanged_prompt(monkeypatch):
     """Each click redraws every object's preview and Track needs the same masks: one graph cut per prompt."""
+    from editors.classic import segment as classic_segment
     from editors.classic import track as classic_track
 
     calls = []
@@ -68,7 +70,7 @@ def test_preview_and_track_reuse_the_first_mask_of_an_unchanged_prompt(monkeypat
         return real_first_mask(frame, **prompt)
 
     monkeypatch.setattr(classic_track, "first_mask", counted)
-    monkeypatch.setattr(segment, "_FIRST_MASKS", type(segment._FIRST_MASKS)())   # nothing from other tests
+    monkeypatch.setattr(classic_segment, "_FIRST_MASKS", type(classic_segment._FIRST_MASKS)())   # nothing from other tests
     clip, truth = textured_object_clip()
     box_prompt = Prompt(0, 1, box=(8, 18, 32, 42))
     first = segment.preview(clip.frames[0], box_prompt, engine="classic")
@@ -94,11 +96,11 @@ def test_mask_shape_tools():
     masks = np.zeros((1, 20, 20), bool)
     masks[0, 5:8, 5:15] = True
     masks[0, 8:15, 5:8] = True                       # an L
-    assert segment.refine_masks(masks, 0, "box")[0, 5:15, 5:15].all()
-    assert segment.refine_masks(masks, 2, "mask").sum() > masks.sum()
-    assert segment.refine_masks(masks, -1, "mask").sum() < masks.sum()
-    hull = segment.refine_masks(masks, 0, "hull")
-    assert masks.sum() < hull.sum() < segment.refine_masks(masks, 0, "box").sum()
+    assert M.augment(masks, 0, "box")[0, 5:15, 5:15].all()
+    assert M.augment(masks, 2, "mask").sum() > masks.sum()
+    assert M.augment(masks, -1, "mask").sum() < masks.sum()
+    hull = M.augment(masks, 0, "hull")
+    assert masks.sum() < hull.sum() < M.augment(masks, 0, "box").sum()
 
 
 @pytest.mark.parametrize("prompt,message", [
