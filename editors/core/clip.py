@@ -8,7 +8,6 @@ crash becomes a ``ClipError`` instead of taking the server down.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
 import math
@@ -28,7 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from editors.core.errors import UserError
+from editors.core.media.images import FRAME_SUFFIXES, STILL_SUFFIXES, list_frame_files, png_bytes, read_image
+from editors.core.media.limits import (
+    ClipError,
+    ClipLimits,
+    av_reason,
+    check_count,
+    check_input_path,
+    check_pixels,
+    check_seconds,
+    check_side,
+    env_number,
+)
+from editors.core.media.rates import as_fraction, nominal_rate
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +55,7 @@ __all__ = [
 ]
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif")
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
-# Single still images are read as a one-frame clip (handy for masks and reference images).
-_STILL_SUFFIXES = FRAME_SUFFIXES + (".webp", ".bmp", ".tif", ".tiff")
 _VIDEO_OUT = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
-# Rates a container's average rate is snapped to, so 29.97 stays 30000/1001 and not 2997/100.
-_STANDARD_RATES = [Fraction(r) for r in (8, 10, 12, 15, 24, 25, 30, 48, 50, 60, 90, 100, 120, 240)] + [
-    Fraction(24000, 1001),
-    Fraction(30000, 1001),
-    Fraction(60000, 1001),
-    Fraction(120000, 1001),
-]
 _DECODE_TIMEOUT_ENV = "EDITHUB_DECODE_TIMEOUT"
 # Audio codecs copied as they are; anything else is transcoded (AAC, or Opus for webm). mp4/mov keep
 # to what browsers play (FFmpeg would also mux PCM or Opus into mp4, which most players reject).
@@ -64,43 +65,6 @@ _AUDIO_COPY = {
     "matroska": {"aac", "mp3", "opus", "vorbis", "flac", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"},
     "webm": {"opus", "vorbis"},
 }
-
-
-class ClipError(UserError):
-    """A media file cannot be used; the message names the file and the problem in plain words."""
-
-
-@dataclass(frozen=True)
-class ClipLimits:
-    """Upper bounds on what read_clip accepts (checked from metadata first, then while decoding)."""
-
-    max_frames: int = 1800
-    max_side: int = 4096
-    max_seconds: float = 600.0
-    max_megapixels: float = 1000.0   # frames x width x height: bounds the memory a clip takes (3 bytes a pixel)
-
-    @classmethod
-    def from_env(cls) -> ClipLimits:
-        """Defaults, overridden by EDITHUB_MAX_FRAMES / EDITHUB_MAX_SIDE / EDITHUB_MAX_SECONDS / EDITHUB_MAX_MEGAPIXELS."""
-        return cls(
-            max_frames=int(_env_number("EDITHUB_MAX_FRAMES", cls.max_frames, int)),
-            max_side=int(_env_number("EDITHUB_MAX_SIDE", cls.max_side, int)),
-            max_seconds=float(_env_number("EDITHUB_MAX_SECONDS", cls.max_seconds, float)),
-            max_megapixels=float(_env_number("EDITHUB_MAX_MEGAPIXELS", cls.max_megapixels, float)),
-        )
-
-
-def _env_number(var: str, default, kind):
-    raw = os.environ.get(var, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise UserError(f"{var}={raw!r} is not a valid {kind.__name__}") from None
-    if value <= 0:
-        raise UserError(f"{var}={raw!r} must be greater than 0")
-    return value
 
 
 @dataclass
@@ -118,7 +82,7 @@ class Clip:
             got = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
             raise ValueError(f"Clip.frames must be a (T, H, W, 3) uint8 array, got {got}")
         self.frames = np.ascontiguousarray(frames)  # no copy when already contiguous
-        self.fps = _as_fraction(self.fps)
+        self.fps = as_fraction(self.fps)
         if self.fps <= 0:
             raise ValueError(f"Clip.fps must be positive, got {self.fps}")
         if self.audio_path is not None:
@@ -146,15 +110,6 @@ class Clip:
         return dataclasses.replace(self, frames=frames)
 
 
-def _as_fraction(value) -> Fraction:
-    if isinstance(value, Fraction):
-        return value
-    if isinstance(value, float):
-        # A float fps is already rounded; a small denominator gets 29.97 back as 2997/100, not 2^52ths.
-        return Fraction(value).limit_denominator(1001)
-    return Fraction(value)
-
-
 # --------------------------------------------------------------------------------------------- reading
 
 
@@ -172,8 +127,8 @@ def read_clip(
     """
     path = Path(path)
     limits = limits if limits is not None else ClipLimits.from_env()
-    image_fps = _as_fraction(image_fps)
-    _check_input_path(path)
+    image_fps = as_fraction(image_fps)
+    check_input_path(path)
     if isolate:
         frames, fps, has_audio = _read_isolated(path, limits, image_fps)
     else:
@@ -183,13 +138,6 @@ def read_clip(
 
 def _stem(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
-
-
-def _check_input_path(path: Path) -> None:
-    if not path.exists():
-        raise ClipError(f"{path.name or path}: file not found")
-    if path.is_file() and path.stat().st_size == 0:
-        raise ClipError(f"{path.name}: the file is empty (0 bytes); the upload may have failed")
 
 
 def _read_in_process(path: Path, limits: ClipLimits, image_fps: Fraction):
@@ -210,9 +158,9 @@ def _decode(path: Path, limits: ClipLimits, image_fps: Fraction, emit: Callable[
     """Decode ``path`` into constant-rate RGB frames passed to ``emit``; returns (fps, has_audio)."""
     if path.is_dir():
         return _decode_frame_dir(path, limits, image_fps, emit), False
-    if path.suffix.lower() in _STILL_SUFFIXES:
+    if path.suffix.lower() in STILL_SUFFIXES:
         image = read_image(path)
-        _check_side(path.name, image.shape[1], image.shape[0], limits)
+        check_side(path.name, image.shape[1], image.shape[0], limits)
         emit(image)
         return image_fps, False
     return _decode_video(path, limits, emit)
@@ -222,15 +170,15 @@ def _decode_frame_dir(directory: Path, limits: ClipLimits, image_fps: Fraction, 
     files = list_frame_files(directory)
     if not files:
         raise ClipError(f"{directory.name}: the folder has no .png/.jpg/.jpeg frames")
-    _check_count(directory.name, len(files), limits, exact=True)
-    _check_seconds(directory.name, Fraction(len(files)) / image_fps, limits)
+    check_count(directory.name, len(files), limits, exact=True)
+    check_seconds(directory.name, Fraction(len(files)) / image_fps, limits)
     first_shape = None
     for file in files:
         image = read_image(file)
         if first_shape is None:
             first_shape = image.shape
-            _check_side(file.name, image.shape[1], image.shape[0], limits)
-            _check_pixels(directory.name, len(files), image.shape[1], image.shape[0], limits)
+            check_side(file.name, image.shape[1], image.shape[0], limits)
+            check_pixels(directory.name, len(files), image.shape[1], image.shape[0], limits)
         elif image.shape != first_shape:
             raise ClipError(
                 f"{directory.name}: frames have different sizes: {files[0].name} is "
@@ -248,19 +196,14 @@ def _decode_video(path: Path, limits: ClipLimits, emit):
         container = av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as e:
         raise ClipError(
-            f"{name}: cannot be opened as a video ({_av_reason(e)}); the file may be damaged, "
+            f"{name}: cannot be opened as a video ({av_reason(e)}); the file may be damaged, "
             "incomplete or not a video"
         ) from None
     try:
         with container:
             return _decode_container(container, name, limits, emit)
     except av.FFmpegError as e:
-        raise ClipError(f"{name}: the video is damaged and cannot be decoded ({_av_reason(e)})") from None
-
-
-def _av_reason(e: Exception) -> str:
-    # PyAV messages end with the file name and errno noise; keep the FFmpeg reason only.
-    return getattr(e, "strerror", None) or str(e)
+        raise ClipError(f"{name}: the video is damaged and cannot be decoded ({av_reason(e)})") from None
 
 
 def _decode_container(container, name: str, limits: ClipLimits, emit):
@@ -272,19 +215,19 @@ def _decode_container(container, name: str, limits: ClipLimits, emit):
         raise ClipError(f"{name}: the file has no video stream (it contains {', '.join(kinds)})")
     stream = videos[0]
     has_audio = len(container.streams.audio) > 0
-    fps = _nominal_rate(stream) or Fraction(25)  # FFmpeg's own guess when nothing is declared
+    fps = nominal_rate(stream) or Fraction(25)  # FFmpeg's own guess when nothing is declared
 
     # Limits from metadata, before any decoding.
-    _check_side(name, stream.codec_context.width, stream.codec_context.height, limits)
+    check_side(name, stream.codec_context.width, stream.codec_context.height, limits)
     declared = _declared_seconds(stream, container)
     width, height = stream.codec_context.width, stream.codec_context.height
     if declared is not None:
-        _check_seconds(name, declared, limits)
-        _check_count(name, round(declared * fps), limits)
-        _check_pixels(name, round(declared * fps), width, height, limits)
+        check_seconds(name, declared, limits)
+        check_count(name, round(declared * fps), limits)
+        check_pixels(name, round(declared * fps), width, height, limits)
     elif stream.frames:
-        _check_count(name, stream.frames, limits)
-        _check_pixels(name, stream.frames, width, height, limits)
+        check_count(name, stream.frames, limits)
+        check_pixels(name, stream.frames, width, height, limits)
 
     stream.thread_type = "AUTO"
     tb = stream.time_base or Fraction(1, 90000)
@@ -302,17 +245,17 @@ def _decode_container(container, name: str, limits: ClipLimits, emit):
         if origin is None:
             origin = t
         rel = t - origin
-        _check_side(name, frame.width, frame.height, limits)
+        check_side(name, frame.width, frame.height, limits)
         if rel > limits.max_seconds:
-            _check_seconds(name, rel, limits)
+            check_seconds(name, rel, limits)
         # Output frame i shows the latest frame whose time is <= i/fps, to within half a frame
         # (rounded to the nearest slot) so millisecond timestamps (mkv/webm) do not drop or repeat frames.
         slot = math.floor(rel * fps + Fraction(1, 2))
         if pending is not None:
             while emitted < slot:
                 emitted += 1
-                _check_count(name, emitted, limits, exact=True)
-                _check_pixels(name, emitted, pending.width, pending.height, limits)
+                check_count(name, emitted, limits, exact=True)
+                check_pixels(name, emitted, pending.width, pending.height, limits)
                 emit(converter.rgb(pending))
         pending = frame
         last_time = max(last_time, rel)
@@ -332,30 +275,9 @@ def _decode_container(container, name: str, limits: ClipLimits, emit):
             )
     while emitted < total:
         emitted += 1
-        _check_count(name, emitted, limits, exact=True)
+        check_count(name, emitted, limits, exact=True)
         emit(converter.rgb(pending))
     return fps, has_audio
-
-
-def _nominal_rate(stream) -> Fraction | None:
-    """Exact nominal frame rate: the average rate snapped to a declared or standard rate."""
-    avg, guessed, base = stream.average_rate, stream.guessed_rate, stream.base_rate
-    plausible = [Fraction(r) for r in (avg, guessed, base) if r and 0 < r <= 1000]
-    if not plausible:
-        return None
-    ref = plausible[0]
-
-    def close(r: Fraction) -> bool:
-        # 1%: a phone's variable-rate "30 fps" averages 29.7..30.
-        return abs(r / ref - 1) < Fraction(1, 100)
-
-    for declared in (base, guessed):
-        if declared and 0 < declared <= 1000 and close(Fraction(declared)) and Fraction(declared).denominator <= 1001:
-            return Fraction(declared)
-    near = [r for r in _STANDARD_RATES if close(r)]
-    if near:
-        return min(near, key=lambda r: abs(r - ref))
-    return ref.limit_denominator(1001)
 
 
 def _declared_seconds(stream, container) -> Fraction | None:
@@ -420,42 +342,6 @@ def _apply_display_matrix(image: np.ndarray, matrix) -> np.ndarray:
     return image
 
 
-def _limit_error(name: str, what: str, limit, env: str, advice: str) -> ClipError:
-    return ClipError(f"{name}: {what}, more than the limit of {limit}; {advice} (or set {env} to raise the limit)")
-
-
-def _check_side(name: str, width: int, height: int, limits: ClipLimits) -> None:
-    if width and height and max(width, height) > limits.max_side:
-        raise _limit_error(
-            name, f"the frames are {width}x{height} pixels", f"{limits.max_side} pixels per side",
-            "EDITHUB_MAX_SIDE", "downscale the video",
-        )
-
-
-def _check_seconds(name: str, seconds, limits: ClipLimits) -> None:
-    if seconds > limits.max_seconds:
-        raise _limit_error(
-            name, f"the clip lasts {float(seconds):.1f} s", f"{limits.max_seconds:g} s",
-            "EDITHUB_MAX_SECONDS", "trim the clip",
-        )
-
-
-def _check_pixels(name: str, count: int, width: int, height: int, limits: ClipLimits) -> None:
-    if width and height and count * width * height > limits.max_megapixels * 1e6:
-        raise _limit_error(
-            name, f"{count} frames of {width}x{height} pixels would need {count * width * height * 3 / 2**30:.1f} GiB",
-            f"{limits.max_megapixels:g} megapixels in all", "EDITHUB_MAX_MEGAPIXELS",
-            "trim or downscale the clip")
-
-
-def _check_count(name: str, count: int, limits: ClipLimits, exact: bool = False) -> None:
-    if count > limits.max_frames:
-        what = f"the clip has more than {limits.max_frames} frames" if exact else f"the clip has about {count} frames"
-        raise _limit_error(
-            name, what, f"{limits.max_frames} frames", "EDITHUB_MAX_FRAMES", "trim the clip or lower its frame rate"
-        )
-
-
 # --------------------------------------------------------------------------------------------- isolation
 
 
@@ -480,7 +366,7 @@ sys.exit(_child_main(sys.argv[2]))
 
 
 def _read_isolated(path: Path, limits: ClipLimits, image_fps: Fraction):
-    timeout = float(_env_number(_DECODE_TIMEOUT_ENV, 900.0, float))
+    timeout = float(env_number(_DECODE_TIMEOUT_ENV, 900.0, float))
     with tempfile.TemporaryDirectory(prefix="edithub-read-") as tmp:
         tmp = Path(tmp)
         request = {
@@ -557,50 +443,6 @@ def _child_main(request_json: str) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------------------------- images
-
-
-def read_image(path) -> np.ndarray:
-    """One still image as (H, W, 3) uint8 RGB, with its EXIF orientation applied."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    path = Path(path)
-    _check_input_path(path)
-    try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            if img.mode.startswith("I;16") or img.mode in ("I", "F"):
-                # 16-bit and float images: scale instead of clipping everything above 255 to white.
-                arr = np.asarray(img, dtype=np.float64)
-                peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-                gray = np.clip(arr * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)
-                return np.ascontiguousarray(np.repeat(gray[..., None], 3, axis=2))
-            return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, Image.DecompressionBombError):
-            raise ClipError(f"{path.name}: the image is too large to open safely") from None
-        raise ClipError(f"{path.name}: not a readable image ({e.__class__.__name__})") from None
-
-
-def _natural_key(path: Path):
-    # "frame2.png" before "frame10.png"; identical to plain sorting for zero-padded names.
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name.lower())]
-
-
-def list_frame_files(directory) -> list[Path]:
-    """The *.png / *.jpg / *.jpeg files of a directory, sorted by name (numbers compared as numbers)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ClipError(f"{directory.name or directory}: not a folder")
-    files = [
-        p
-        for p in directory.iterdir()
-        # Hidden files include macOS "._frame.png" resource forks found in zipped folders.
-        if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    ]
-    return sorted(files, key=_natural_key)
-
-
 # --------------------------------------------------------------------------------------------- writing
 
 
@@ -632,7 +474,7 @@ def write_rgba(frames_rgba: np.ndarray, fps: Fraction, path) -> Path:
     frames_rgba = np.asarray(frames_rgba)
     if frames_rgba.dtype != np.uint8 or frames_rgba.ndim != 4 or frames_rgba.shape[-1] != 4:
         raise ValueError(f"frames_rgba must be a (T, H, W, 4) uint8 array, got {frames_rgba.dtype} {frames_rgba.shape}")
-    fps = _as_fraction(fps)
+    fps = as_fraction(fps)
     target = Path(path)
     if str(path).endswith(("/", os.sep)) or target.is_dir():
         return _write_png_dir(frames_rgba, target)
@@ -659,26 +501,17 @@ def _atomic_file(target: Path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         os.replace(tmp, target)
     except av.FFmpegError as e:
-        raise ClipError(f"{target.name}: writing failed ({_av_reason(e)})") from None
+        raise ClipError(f"{target.name}: writing failed ({av_reason(e)})") from None
     finally:
         tmp.unlink(missing_ok=True)
     return target
-
-
-def _png_bytes(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    # Level 1: PNG is lossless at any level; the higher ones cost several times the time for ~10% size.
-    Image.fromarray(image).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def _write_png_zip(frames: np.ndarray, tmp: Path) -> None:
     # PNGs are already compressed: storing them keeps the zip fast to write and to open.
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
         for i, image in enumerate(frames):
-            zf.writestr(f"{i:05d}.png", _png_bytes(image))
+            zf.writestr(f"{i:05d}.png", png_bytes(image))
 
 
 def _write_png_dir(frames: np.ndarray, target: Path) -> Path:
@@ -689,7 +522,7 @@ def _write_png_dir(frames: np.ndarray, target: Path) -> Path:
         names = []
         for i, image in enumerate(frames):
             name = f"{i:05d}.png"
-            (tmp / name).write_bytes(_png_bytes(image))
+            (tmp / name).write_bytes(png_bytes(image))
             names.append(name)
         if not target.exists():
             os.replace(tmp, target)
@@ -816,7 +649,7 @@ class _AudioRemux:
             source = av.open(str(audio_path), metadata_errors="ignore")
         except av.FFmpegError as e:
             # An expired upload must not throw away a finished render: write it silent and say so.
-            log.warning("audio not kept: %s cannot be read (%s)", audio_path, _av_reason(e))
+            log.warning("audio not kept: %s cannot be read (%s)", audio_path, av_reason(e))
             return None
         if not source.streams.audio:
             source.close()
