@@ -8,15 +8,10 @@ crash becomes a ``ClipError`` instead of taking the server down.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import math
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import uuid
 import zipfile
@@ -27,19 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from editors.core.media.images import FRAME_SUFFIXES, STILL_SUFFIXES, list_frame_files, png_bytes, read_image
-from editors.core.media.limits import (
-    ClipError,
-    ClipLimits,
-    av_reason,
-    check_count,
-    check_input_path,
-    check_pixels,
-    check_seconds,
-    check_side,
-    env_number,
-)
-from editors.core.media.rates import as_fraction, nominal_rate
+from editors.core.media.decode import read_in_process
+from editors.core.media.images import FRAME_SUFFIXES, list_frame_files, png_bytes, read_image
+from editors.core.media.isolation import read_isolated
+from editors.core.media.limits import ClipError, ClipLimits, av_reason, check_input_path
+from editors.core.media.rates import as_fraction
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +43,6 @@ __all__ = [
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".gif")
 _VIDEO_OUT = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
-_DECODE_TIMEOUT_ENV = "EDITHUB_DECODE_TIMEOUT"
 # Audio codecs copied as they are; anything else is transcoded (AAC, or Opus for webm). mp4/mov keep
 # to what browsers play (FFmpeg would also mux PCM or Opus into mp4, which most players reject).
 _AUDIO_COPY = {
@@ -130,317 +116,14 @@ def read_clip(
     image_fps = as_fraction(image_fps)
     check_input_path(path)
     if isolate:
-        frames, fps, has_audio = _read_isolated(path, limits, image_fps)
+        frames, fps, has_audio = read_isolated(path, limits, image_fps)
     else:
-        frames, fps, has_audio = _read_in_process(path, limits, image_fps)
+        frames, fps, has_audio = read_in_process(path, limits, image_fps)
     return Clip(frames=frames, fps=fps, audio_path=str(path) if has_audio else None, name=_stem(path))
 
 
 def _stem(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
-
-
-def _read_in_process(path: Path, limits: ClipLimits, image_fps: Fraction):
-    frames: list[np.ndarray] = []
-    fps, has_audio = _decode(path, limits, image_fps, frames.append)
-    return _stack(frames), fps, has_audio
-
-
-def _stack(frames: list[np.ndarray]) -> np.ndarray:
-    out = np.empty((len(frames),) + frames[0].shape, np.uint8)
-    for i in range(len(frames)):
-        out[i] = frames[i]
-        frames[i] = None  # release as we go so the peak stays near one copy
-    return out
-
-
-def _decode(path: Path, limits: ClipLimits, image_fps: Fraction, emit: Callable[[np.ndarray], None]):
-    """Decode ``path`` into constant-rate RGB frames passed to ``emit``; returns (fps, has_audio)."""
-    if path.is_dir():
-        return _decode_frame_dir(path, limits, image_fps, emit), False
-    if path.suffix.lower() in STILL_SUFFIXES:
-        image = read_image(path)
-        check_side(path.name, image.shape[1], image.shape[0], limits)
-        emit(image)
-        return image_fps, False
-    return _decode_video(path, limits, emit)
-
-
-def _decode_frame_dir(directory: Path, limits: ClipLimits, image_fps: Fraction, emit) -> Fraction:
-    files = list_frame_files(directory)
-    if not files:
-        raise ClipError(f"{directory.name}: the folder has no .png/.jpg/.jpeg frames")
-    check_count(directory.name, len(files), limits, exact=True)
-    check_seconds(directory.name, Fraction(len(files)) / image_fps, limits)
-    first_shape = None
-    for file in files:
-        image = read_image(file)
-        if first_shape is None:
-            first_shape = image.shape
-            check_side(file.name, image.shape[1], image.shape[0], limits)
-            check_pixels(directory.name, len(files), image.shape[1], image.shape[0], limits)
-        elif image.shape != first_shape:
-            raise ClipError(
-                f"{directory.name}: frames have different sizes: {files[0].name} is "
-                f"{first_shape[1]}x{first_shape[0]} but {file.name} is {image.shape[1]}x{image.shape[0]}"
-            )
-        emit(image)
-    return image_fps
-
-
-def _decode_video(path: Path, limits: ClipLimits, emit):
-    import av
-
-    name = path.name
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except av.FFmpegError as e:
-        raise ClipError(
-            f"{name}: cannot be opened as a video ({av_reason(e)}); the file may be damaged, "
-            "incomplete or not a video"
-        ) from None
-    try:
-        with container:
-            return _decode_container(container, name, limits, emit)
-    except av.FFmpegError as e:
-        raise ClipError(f"{name}: the video is damaged and cannot be decoded ({av_reason(e)})") from None
-
-
-def _decode_container(container, name: str, limits: ClipLimits, emit):
-    import av
-
-    videos = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
-    if not videos:
-        kinds = sorted({s.type for s in container.streams}) or ["nothing"]
-        raise ClipError(f"{name}: the file has no video stream (it contains {', '.join(kinds)})")
-    stream = videos[0]
-    has_audio = len(container.streams.audio) > 0
-    fps = nominal_rate(stream) or Fraction(25)  # FFmpeg's own guess when nothing is declared
-
-    # Limits from metadata, before any decoding.
-    check_side(name, stream.codec_context.width, stream.codec_context.height, limits)
-    declared = _declared_seconds(stream, container)
-    width, height = stream.codec_context.width, stream.codec_context.height
-    if declared is not None:
-        check_seconds(name, declared, limits)
-        check_count(name, round(declared * fps), limits)
-        check_pixels(name, round(declared * fps), width, height, limits)
-    elif stream.frames:
-        check_count(name, stream.frames, limits)
-        check_pixels(name, stream.frames, width, height, limits)
-
-    stream.thread_type = "AUTO"
-    tb = stream.time_base or Fraction(1, 90000)
-    converter = _Converter()
-    origin = None  # time of the first frame = t 0 of the clip
-    emitted = 0
-    pending = None  # latest decoded frame not yet known to be superseded
-    last_time = Fraction(0)
-    last_duration = None
-    for frame in container.decode(stream):
-        if frame.pts is not None:
-            t = frame.pts * tb
-        else:  # no timestamp: assume it follows the previous frame at the nominal rate
-            t = Fraction(0) if origin is None else origin + last_time + 1 / fps
-        if origin is None:
-            origin = t
-        rel = t - origin
-        check_side(name, frame.width, frame.height, limits)
-        if rel > limits.max_seconds:
-            check_seconds(name, rel, limits)
-        # Output frame i shows the latest frame whose time is <= i/fps, to within half a frame
-        # (rounded to the nearest slot) so millisecond timestamps (mkv/webm) do not drop or repeat frames.
-        slot = math.floor(rel * fps + Fraction(1, 2))
-        if pending is not None:
-            while emitted < slot:
-                emitted += 1
-                check_count(name, emitted, limits, exact=True)
-                check_pixels(name, emitted, pending.width, pending.height, limits)
-                emit(converter.rgb(pending))
-        pending = frame
-        last_time = max(last_time, rel)
-        last_duration = frame.duration * tb if frame.duration else None
-    if pending is None:
-        raise ClipError(f"{name}: no video frame could be decoded; the file may be damaged or incomplete")
-    end = last_time + (last_duration or 1 / fps)
-    total = max(math.floor(end * fps + Fraction(1, 2)), emitted + 1)
-    if declared is not None and stream.duration:
-        # A file cut short after its index (e.g. an interrupted upload of a "fast start" mp4) demuxes
-        # silently to the cut; an output shorter than the user's clip would be a silent surprise.
-        missing = Fraction(stream.duration * tb) - end
-        if missing > max(3 / fps, Fraction(declared) / 100):  # slack for rounded durations, not for lost data
-            raise ClipError(
-                f"{name}: the file is truncated: only {float(end):.2f} s of its "
-                f"{float(declared):.2f} s of video could be decoded"
-            )
-    while emitted < total:
-        emitted += 1
-        check_count(name, emitted, limits, exact=True)
-        emit(converter.rgb(pending))
-    return fps, has_audio
-
-
-def _declared_seconds(stream, container) -> Fraction | None:
-    if stream.duration and stream.time_base:
-        return Fraction(stream.duration) * stream.time_base
-    if container.duration and container.duration > 0:
-        return Fraction(container.duration, 1_000_000)
-    return None
-
-
-class _Converter:
-    """Decoded frame -> (H, W, 3) uint8 RGB, with display rotation and a fixed size."""
-
-    def __init__(self):
-        self.size = None  # (width, height) of the first frame, before rotation
-        self._cache = (None, None)
-
-    def rgb(self, frame) -> np.ndarray:
-        if self._cache[0] is frame:  # a frame repeated to fill a constant-rate gap is converted once
-            return self._cache[1]
-        from av.video.reformatter import Colorspace
-
-        kwargs = {"format": "rgb24"}
-        if self.size is None:
-            self.size = (frame.width, frame.height)
-        elif (frame.width, frame.height) != self.size:
-            # Resolution changes mid-stream (WebRTC recordings): keep one size for the whole clip.
-            kwargs.update(width=self.size[0], height=self.size[1], interpolation="BICUBIC")
-        if int(frame.colorspace) == 2:  # unspecified: what players assume (HD -> BT.709, SD -> BT.601)
-            hd = frame.width >= 1280 or frame.height > 576
-            kwargs["src_colorspace"] = Colorspace.ITU709 if hd else Colorspace.ITU601
-        image = frame.to_ndarray(**kwargs)
-        image = np.ascontiguousarray(_apply_display_matrix(image, _display_matrix(frame)))
-        self._cache = (frame, image)
-        return image
-
-
-def _display_matrix(frame):
-    for side_data in frame.side_data:
-        if side_data.type.name == "DISPLAYMATRIX":
-            return np.frombuffer(bytes(side_data), dtype="<i4")[:9]
-    return None
-
-
-def _apply_display_matrix(image: np.ndarray, matrix) -> np.ndarray:
-    """Apply an FFmpeg display matrix (multiples of 90 degrees and flips) to an (H, W, C) image."""
-    if matrix is None:
-        return image
-    # Row-vector convention, y down: x' = a*x + c*y, y' = b*x + d*y (16.16 fixed point).
-    a, b, c, d = (int(round(v / 65536)) for v in (matrix[0], matrix[1], matrix[3], matrix[4]))
-    if a == 0 and d == 0 and abs(b) == 1 and abs(c) == 1:
-        image = image.transpose(1, 0, 2)  # rows now follow x, columns y
-        flip_rows, flip_cols = b < 0, c < 0
-    elif b == 0 and c == 0 and abs(a) == 1 and abs(d) == 1:
-        flip_rows, flip_cols = d < 0, a < 0
-    else:
-        return image  # not a right-angle transform (practically never produced): show as stored
-    if flip_rows:
-        image = image[::-1]
-    if flip_cols:
-        image = image[:, ::-1]
-    return image
-
-
-# --------------------------------------------------------------------------------------------- isolation
-
-
-def _package_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
-# Imports clip.py without running editors/__init__.py: that file lists the editors, which may pull in
-# gradio and torch, and every isolated read would pay for it.
-_CHILD_BOOTSTRAP = """
-import os, sys, types
-root = sys.argv[1]
-sys.path.insert(0, root)
-for name in ("editors", "editors.core"):
-    if name not in sys.modules:
-        module = types.ModuleType(name)
-        module.__path__ = [os.path.join(root, *name.split("."))]
-        sys.modules[name] = module
-from editors.core.clip import _child_main
-sys.exit(_child_main(sys.argv[2]))
-"""
-
-
-def _read_isolated(path: Path, limits: ClipLimits, image_fps: Fraction):
-    timeout = float(env_number(_DECODE_TIMEOUT_ENV, 900.0, float))
-    with tempfile.TemporaryDirectory(prefix="edithub-read-") as tmp:
-        tmp = Path(tmp)
-        request = {
-            "path": str(path.resolve()),
-            "limits": dataclasses.asdict(limits),
-            "image_fps": [image_fps.numerator, image_fps.denominator],
-            "frames": str(tmp / "frames.u8"),
-            "meta": str(tmp / "meta.json"),
-        }
-        with open(tmp / "stderr.txt", "wb") as err:
-            try:
-                proc = subprocess.run(
-                    [sys.executable, "-c", _CHILD_BOOTSTRAP, str(_package_root()), json.dumps(request)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=err,
-                    stderr=err,
-                    timeout=timeout,
-                )
-            except subprocess.TimeoutExpired:
-                raise ClipError(
-                    f"{path.name}: decoding took longer than {timeout:g} s and was stopped "
-                    f"(set {_DECODE_TIMEOUT_ENV} to allow more time)"
-                ) from None
-        meta_path = tmp / "meta.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
-        if meta is None or proc.returncode != 0:
-            if meta and meta.get("error"):
-                raise ClipError(meta["error"])
-            raise ClipError(f"{path.name}: the decoder {_describe_exit(proc.returncode)}; the file is probably damaged")
-        if meta.get("error"):
-            raise ClipError(meta["error"])
-        shape = tuple(meta["shape"])
-        frames = np.fromfile(tmp / "frames.u8", dtype=np.uint8)
-        if frames.size != math.prod(shape):
-            raise ClipError(f"{path.name}: the decoder returned incomplete data; the file is probably damaged")
-        return frames.reshape(shape), Fraction(*meta["fps"]), bool(meta["audio"])
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"crashed ({signal.Signals(-code).name})"
-        except ValueError:
-            return f"crashed (signal {-code})"
-    return f"failed (exit code {code})"
-
-
-def _child_main(request_json: str) -> int:
-    """Child side of isolate=True: decode, append raw frames to a file, write a small JSON meta."""
-    request = json.loads(request_json)
-    path = Path(request["path"])
-    meta: dict = {}
-    shape = None
-    count = 0
-    try:
-        with open(request["frames"], "wb") as out:
-
-            def emit(image: np.ndarray) -> None:
-                nonlocal shape, count
-                shape = shape or image.shape
-                out.write(np.ascontiguousarray(image).data)
-                count += 1
-
-            fps, has_audio = _decode(path, ClipLimits(**request["limits"]), Fraction(*request["image_fps"]), emit)
-        meta = {"shape": [count, *shape], "fps": [fps.numerator, fps.denominator], "audio": has_audio}
-    except ClipError as e:
-        meta = {"error": str(e)}
-    except Exception as e:  # report anything else as a readable error rather than a traceback
-        meta = {"error": f"{path.name}: cannot be decoded ({type(e).__name__}: {e})"}
-    tmp_meta = request["meta"] + ".part"
-    with open(tmp_meta, "w") as f:
-        json.dump(meta, f)
-    os.replace(tmp_meta, request["meta"])
-    return 0
 
 
 # --------------------------------------------------------------------------------------------- writing
@@ -759,8 +442,3 @@ class _AudioRemux:
             if written is not None and written >= total:
                 break
         yield from encode(None)
-
-
-if __name__ == "__main__":
-    # ``python -m editors.core.clip REQUEST_JSON``: the child side of isolate=True.
-    sys.exit(_child_main(sys.argv[1]))
