@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editors.core import clip as clip_mod
 from editors.core.clip import (
     Clip,
     ClipError,
@@ -25,6 +24,7 @@ from editors.core.clip import (
 )
 from editors.core.errors import UserError
 from editors.core.media import decode as media_decode
+from editors.core.media import encode as media_encode
 from editors.core.media import isolation as media_isolation
 
 NTSC = Fraction(30000, 1001)
@@ -461,7 +461,7 @@ def test_write_is_atomic_and_creates_parents(tmp_path, monkeypatch):
             raise OSError("disk full")
         return image
 
-    monkeypatch.setattr(clip_mod, "_pad_even", fail_on_third_frame)
+    monkeypatch.setattr(media_encode, "_pad_even", fail_on_third_frame)
     with pytest.raises(OSError, match="disk full"):
         write_clip(Clip(gray_frames(5), Fraction(24)), target)
     assert target.read_bytes() == before  # the old file is untouched
