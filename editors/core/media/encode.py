@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from editors.core.clip import Clip
 
 _VIDEO_OUT = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+# VP9 at constant quality (b:v 0 makes crf the target), for clips and for RGBA layers.
+_VP9 = {"crf": "30", "b:v": "0", "deadline": "good", "cpu-used": "4"}
 
 
 def write_clip(clip: Clip, path) -> Path:
@@ -122,42 +124,61 @@ def _write_png_dir(frames: np.ndarray, target: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _even_size(height: int, width: int) -> tuple[int, int]:
+    # 4:2:0 chroma (H.264, VP9) needs even sizes.
+    return height + height % 2, width + width % 2
+
+
 def _pad_even(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
-    if h % 2 == 0 and w % 2 == 0:
+    even_h, even_w = _even_size(h, w)
+    if (even_h, even_w) == (h, w):
         return image
-    # H.264 4:2:0 needs even sizes; repeat the edge so no black line appears.
-    return np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    # Repeat the edge so no black line appears.
+    return np.pad(image, ((0, even_h - h), (0, even_w - w), (0, 0)), mode="edge")
+
+
+def _add_video_stream(out, codec: str, options: dict, fps: Fraction, height: int, width: int, pix_fmt: str):
+    """The one video stream of ``out``: frame i gets pts i, colours are tagged as _mux_frame converts them."""
+    stream = out.add_stream(codec, rate=fps, options=options)
+    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+    # Time base 1/fps: frame i has pts i, so 30000/1001 and the frame count are exact in the file.
+    stream.codec_context.time_base = Fraction(1) / fps
+    stream.time_base = Fraction(1) / fps
+    # Tag what we convert with (BT.709, limited range) so players do not guess.
+    cc = stream.codec_context
+    cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
+    return stream
+
+
+def _mux_frame(out, stream, image: np.ndarray, i: int, src_format: str, pix_fmt: str) -> None:
+    """Encode ``image`` (``src_format``: rgb24 or rgba) as frame ``i`` of ``stream`` and mux its packets."""
+    import av
+    from av.video.reformatter import Colorspace
+
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=src_format)
+    frame = frame.reformat(format=pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range="MPEG")
+    frame.pts = i
+    frame.time_base = stream.codec_context.time_base
+    out.mux(stream.encode(frame))
 
 
 def _encode_video(clip: Clip, tmp: Path, fmt: str) -> None:
     import av
-    from av.video.reformatter import Colorspace
 
     fps = clip.fps
-    height, width = clip.height + clip.height % 2, clip.width + clip.width % 2
     options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
     with av.open(str(tmp), "w", format=fmt, options=options) as out:
         if fmt == "webm":
-            vp9 = {"crf": "30", "b:v": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
-            stream = out.add_stream("libvpx-vp9", rate=fps, options=vp9)
+            codec, codec_options = "libvpx-vp9", {**_VP9, "row-mt": "1"}
         else:
-            stream = out.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        # Time base 1/fps: frame i has pts i, so 30000/1001 and the frame count are exact in the file.
-        stream.codec_context.time_base = Fraction(1) / fps
-        stream.time_base = Fraction(1) / fps
-        # Tag what we convert with (BT.709, limited range) so players do not guess.
-        cc = stream.codec_context
-        cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
+            codec, codec_options = "libx264", {"crf": "18", "preset": "veryfast"}
+        height, width = _even_size(clip.height, clip.width)
+        stream = _add_video_stream(out, codec, codec_options, fps, height, width, "yuv420p")
         audio = AudioRemux.open(clip.audio_path, out, Fraction(clip.num_frames) / fps)
         try:
             for i, image in enumerate(clip.frames):
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(_pad_even(image)), format="rgb24")
-                frame = frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range="MPEG")
-                frame.pts = i
-                frame.time_base = stream.codec_context.time_base
-                out.mux(stream.encode(frame))
+                _mux_frame(out, stream, _pad_even(image), i, "rgb24", "yuv420p")
                 if audio is not None:
                     audio.mux_until(Fraction(i + 1) / fps)  # keep audio interleaved with the video
             out.mux(stream.encode(None))
@@ -170,30 +191,17 @@ def _encode_video(clip: Clip, tmp: Path, fmt: str) -> None:
 
 def _encode_rgba_video(frames: np.ndarray, fps: Fraction, tmp: Path, fmt: str) -> None:
     import av
-    from av.video.reformatter import Colorspace
 
     height, width = frames.shape[1:3]
     with av.open(str(tmp), "w", format=fmt) as out:
         if fmt == "mov":
-            stream = out.add_stream("prores_ks", rate=fps, options={"profile": "4444", "vendor": "apl0"})
-            pix_fmt = "yuva444p10le"
+            # ProRes 4444 has full-resolution chroma: any size goes, nothing is padded.
+            codec, options, pix_fmt, pad = "prores_ks", {"profile": "4444", "vendor": "apl0"}, "yuva444p10le", False
         else:
             # VP9 keeps alpha in a second coded plane that the matroska muxer stores as BlockAdditional.
-            vp9 = {"crf": "30", "b:v": "0", "deadline": "good", "cpu-used": "4"}
-            stream = out.add_stream("libvpx-vp9", rate=fps, options=vp9)
-            pix_fmt = "yuva420p"
-            if height % 2 or width % 2:
-                frames = np.stack([np.pad(f, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge") for f in frames])
-                height, width = frames.shape[1:3]
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        stream.codec_context.time_base = Fraction(1) / fps
-        stream.time_base = Fraction(1) / fps
-        cc = stream.codec_context
-        cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = 1, 1, 1, 1
+            codec, options, pix_fmt, pad = "libvpx-vp9", dict(_VP9), "yuva420p", True
+            height, width = _even_size(height, width)
+        stream = _add_video_stream(out, codec, options, fps, height, width, pix_fmt)
         for i, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgba")
-            frame = frame.reformat(format=pix_fmt, dst_colorspace=Colorspace.ITU709, dst_color_range="MPEG")
-            frame.pts = i
-            frame.time_base = stream.codec_context.time_base
-            out.mux(stream.encode(frame))
+            _mux_frame(out, stream, _pad_even(image) if pad else image, i, "rgba", pix_fmt)
         out.mux(stream.encode(None))
