@@ -25,6 +25,7 @@ _DECODE_TIMEOUT_ENV = "EDITHUB_DECODE_TIMEOUT"
 
 
 def _package_root() -> Path:
+    # The folder holding editors/, put on the child's sys.path.
     return Path(__file__).resolve().parents[3]
 
 
