@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from editors.core import clip as clip_mod
 from editors.core.clip import (
     Clip,
     ClipError,
@@ -24,6 +23,9 @@ from editors.core.clip import (
     write_rgba,
 )
 from editors.core.errors import UserError
+from editors.core.media import decode as media_decode
+from editors.core.media import encode as media_encode
+from editors.core.media import isolation as media_isolation
 
 NTSC = Fraction(30000, 1001)
 
@@ -337,7 +339,7 @@ def test_file_without_video_stream(tmp_path, isolate):
 def test_decoder_crash_becomes_clip_error(tmp_path, monkeypatch):
     src = make_video(tmp_path / "fine.mp4", gray_frames(2))
     # Stand-in for a decoder segfault on a malformed file: the child dies from SIGSEGV.
-    monkeypatch.setattr(clip_mod, "_CHILD_BOOTSTRAP", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    monkeypatch.setattr(media_isolation, "_CHILD_BOOTSTRAP", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
     with pytest.raises(ClipError, match=r"fine\.mp4.*crashed \(SIGSEGV\)"):
         read_clip(src, isolate=True)
 
@@ -366,10 +368,10 @@ def test_memory_limit_names_the_size(tmp_path, isolate):
 def test_limits_checked_while_decoding(tmp_path, monkeypatch):
     # A file whose header declares no length (mkv has no frame count) is stopped mid-decode.
     src = make_video(tmp_path / "long.mkv", gray_frames(12))
-    monkeypatch.setattr(clip_mod, "_declared_seconds", lambda stream, container: None)
+    monkeypatch.setattr(media_decode, "_declared_seconds", lambda stream, container: None)
     emitted = []
     with pytest.raises(ClipError, match=r"long\.mkv.*more than 5 frames.*EDITHUB_MAX_FRAMES"):
-        clip_mod._decode(src, ClipLimits(max_frames=5), Fraction(24), emitted.append)
+        media_decode.decode_frames(src, ClipLimits(max_frames=5), Fraction(24), emitted.append)
     assert len(emitted) == 5  # stopped at the limit, not after decoding everything
 
 
@@ -459,7 +461,7 @@ def test_write_is_atomic_and_creates_parents(tmp_path, monkeypatch):
             raise OSError("disk full")
         return image
 
-    monkeypatch.setattr(clip_mod, "_pad_even", fail_on_third_frame)
+    monkeypatch.setattr(media_encode, "_pad_even", fail_on_third_frame)
     with pytest.raises(OSError, match="disk full"):
         write_clip(Clip(gray_frames(5), Fraction(24)), target)
     assert target.read_bytes() == before  # the old file is untouched
