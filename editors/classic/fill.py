@@ -144,7 +144,7 @@ def from_other_frames(need: np.ndarray, target: np.ndarray, frames: np.ndarray, 
     target: (h, w, 3) the target's pixels (real where not needed: what `agreement` compares with);
     warp_of(s): 3x3 mapping frame s's pixels onto target coordinates; pad: pixels around what is still to fill
     that the agreement check may read; tries: at most this many sources that give pixels (None: no limit).
-    Work is limited to the bounding box of what is still to fill, cut to the source's rectangle.
+    Work is limited to the bounding box of what is still to fill.
     Returns (float32 pixels (h, w, 3), filled (h, w) bool).
     """
     h, w = need.shape
@@ -160,12 +160,11 @@ def from_other_frames(need: np.ndarray, target: np.ndarray, frames: np.ndarray, 
         corners = cv2.perspectiveTransform(source_rect, warp_full)[0]
         x0, y0 = np.floor(corners.min(axis=0)).astype(int)
         x1, y1 = np.ceil(corners.max(axis=0)).astype(int)
-        box = Box(max(box.x0, x0), max(box.y0, y0), min(box.x1, x1), min(box.y1, y1))
-        if box.width <= 0 or box.height <= 0:
+        # the source's rectangle misses what is still to fill: skip it without warping (a static clip)
+        if min(box.x1, x1) <= max(box.x0, x0) or min(box.y1, y1) <= max(box.y0, y0) or \
+                not todo[max(box.y0, y0):min(box.y1, y1), max(box.x0, x0):min(box.x1, x1)].any():
             continue
         todo_b = todo[box.slices]
-        if not todo_b.any():
-            continue
         warp = box.to_frame() @ warp_full
         size = (box.width, box.height)
         small = cv2.resize(todo_b.view(np.uint8), (max(1, size[0] // 4), max(1, size[1] // 4)),
