@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from editors.core.engines import choose_engine
-from editors.core.registry import ModelRegistry, ModelSpec, ModelUnavailable, default_specs
+from editors.core.registry import ModelRegistry, ModelSpec, ModelUnavailable
+from editors.models import default_specs, sam2_spec
 
 
 def save_linear(folder, features):
@@ -149,13 +150,8 @@ def test_explicit_diffusion_on_cpu_warns(tiny_registry):
 
 
 def test_tiny_sam2_loads_through_production_loader(tiny_sam2):
-    import functools
-
-    from editors.core.registry import load_sam2
-
     folder, overrides = tiny_sam2
-    registry = ModelRegistry([ModelSpec("sam2.1-tiny", "facebook/sam2.1-hiera-tiny",
-                                        functools.partial(load_sam2, size="tiny", overrides=overrides))])
+    registry = ModelRegistry([sam2_spec("sam2.1-tiny", overrides)])
     registry.set_local_dir("sam2.1-tiny", folder)
     predictor = registry.get("sam2.1-tiny", device="cpu")
     assert hasattr(predictor, "init_state") and predictor.image_size == 256

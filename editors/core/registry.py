@@ -8,6 +8,7 @@
 - Offline or missing weights raise `ModelUnavailable`, which names the repo and how to provide it.
 
 Local overrides: `registry.set_local_dir(name, path)`, or env `EDITHUB_MODELS_DIR=/dir` holding `/dir/<name>/`.
+The catalogue of the hub's models (specs, loaders, the SAM2 table) is `editors.models`; this module is machinery.
 """
 from __future__ import annotations
 
@@ -242,71 +243,22 @@ def _free_memory() -> None:
         pass
 
 
-# ---- loaders for the hub's models ---------------------------------------------------------------------
-def load_vace(path: Path, device, dtype):
-    """Wan2.1-VACE in diffusers format; the VAE stays float32 (Wan's VAE is unstable in half precision)."""
-    import torch
-    from diffusers import AutoencoderKLWan, WanVACEPipeline
-
-    vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", dtype=torch.float32)
-    pipe = WanVACEPipeline.from_pretrained(path, vae=vae, dtype=dtype)
-    pipe.to(device)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-SAM2_CONFIGS = {"tiny": ("sam2.1_hiera_tiny.pt", "configs/sam2.1/sam2.1_hiera_t.yaml"),
-                "small": ("sam2.1_hiera_small.pt", "configs/sam2.1/sam2.1_hiera_s.yaml"),
-                "base_plus": ("sam2.1_hiera_base_plus.pt", "configs/sam2.1/sam2.1_hiera_b+.yaml"),
-                "large": ("sam2.1_hiera_large.pt", "configs/sam2.1/sam2.1_hiera_l.yaml")}
-
-
-def load_sam2(path: Path, device, dtype, *, size: str = "tiny", overrides: tuple[str, ...] = ()):
-    """SAM2.1 video predictor from a snapshot holding the official checkpoint file."""
-    from sam2.build_sam import build_sam2_video_predictor
-
-    checkpoint, config = SAM2_CONFIGS[size]
-    predictor = build_sam2_video_predictor(config, ckpt_path=str(Path(path) / checkpoint), device=str(device),
-                                           mode="eval", hydra_overrides_extra=list(overrides))
-    if str(device).startswith("cpu"):
-        # SAM2 stores its memory bank in bfloat16, which assumes CUDA autocast; without it (CPU) the memory
-        # attention would mix bf16 inputs with fp32 weights. Feed it float32.
-        predictor.memory_attention.register_forward_pre_hook(_inputs_to_float32, with_kwargs=True)
-    return predictor
-
-
-def _inputs_to_float32(module, args, kwargs):
-    import torch
-
-    def cast(value):
-        return value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.bfloat16 else value
-
-    return tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
-
-
-def default_specs() -> list[ModelSpec]:
-    # Revisions: None follows the repo's main branch; set EDITHUB_REVISION_<NAME> (e.g. EDITHUB_REVISION_VACE_1_3B)
-    # to a commit id to pin a deployment.
-    def revision(name):
-        return os.environ.get("EDITHUB_REVISION_" + name.upper().replace("-", "_").replace(".", "_")) or None
-
-    specs = [
-        ModelSpec("vace-1.3b", "Wan-AI/Wan2.1-VACE-1.3B-diffusers", load_vace, revision("vace-1.3b"),
-                  approx_bytes=17 * 2**30, description="Wan2.1-VACE 1.3B: inpaint / outpaint / reference video"),
-        ModelSpec("vace-14b", "Wan-AI/Wan2.1-VACE-14B-diffusers", load_vace, revision("vace-14b"),
-                  approx_bytes=40 * 2**30, description="Wan2.1-VACE 14B: better, needs a large GPU"),
-    ]
-    for size, (checkpoint, _) in SAM2_CONFIGS.items():
-        name = f"sam2.1-{size.replace('_', '-')}"
-        specs.append(ModelSpec(name, f"facebook/sam2.1-hiera-{size.replace('_', '-')}",
-                               functools.partial(load_sam2, size=size), revision(name),
-                               approx_bytes=1 * 2**30, allow_patterns=(checkpoint, "*.json", "*.md"),
-                               description=f"SAM2.1 hiera {size} video predictor"))
-    return specs
-
-
 @functools.cache
 def default_registry() -> ModelRegistry:
     """The process-wide registry the editors use (built on first use, never at import)."""
+    from ..models import default_specs   # the catalogue imports this module: resolve it only when first used
+
     budget = os.environ.get("EDITHUB_MODEL_BUDGET_GB")
     return ModelRegistry(default_specs(), memory_budget=int(float(budget) * 2**30) if budget else None)
+
+
+# The catalogue used to live here; old imports (`from editors.core.registry import default_specs`) keep working.
+_MOVED_TO_MODELS = ("default_specs", "load_vace", "load_sam2", "SAM2_MODELS")
+
+
+def __getattr__(name):
+    if name in _MOVED_TO_MODELS:
+        from .. import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
