@@ -155,3 +155,107 @@ def test_tiny_sam2_loads_through_production_loader(tiny_sam2):
     registry.set_local_dir("sam2.1-tiny", folder)
     predictor = registry.get("sam2.1-tiny", device="cpu")
     assert hasattr(predictor, "init_state") and predictor.image_size == 256
+
+
+# ---- GPU eviction, with a fake GPU: models that record where they are moved, a fake mem_get_info ------------
+GB = 2**30
+
+
+class FakeGpuModel:
+    """Stands for a pipeline on a GPU: remembers every .to() and counts towards the fake GPU while there."""
+
+    def __init__(self, name, size, device):
+        self.name, self.size, self.device, self.moves = name, size, str(device), []
+
+    def to(self, device):
+        self.moves.append(str(device))
+        self.device = str(device)
+        return self
+
+
+class FakeGpu:
+    def __init__(self, total):
+        self.total, self.models, self.emptied = total, [], 0
+
+    def free(self):
+        return self.total - sum(m.size for m in self.models if m.device.startswith("cuda"))
+
+    def loader(self, name, size):
+        def load(path, device, dtype):
+            model = FakeGpuModel(name, size, device)
+            self.models.append(model)
+            return model
+        return load
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    gpu = FakeGpu(10 * GB)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (gpu.free(), gpu.total))
+
+    def empty_cache():
+        gpu.emptied += 1
+    monkeypatch.setattr(torch.cuda, "empty_cache", empty_cache)
+    monkeypatch.delenv("EDITHUB_INFERENCE_HEADROOM_GB", raising=False)
+    monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
+    return gpu
+
+
+def gpu_registry(tmp_path, gpu, sizes, **options):
+    """A registry configured like default_registry() (no device, no budget) whose models are fakes on 'cuda'."""
+    specs = [ModelSpec(name, f"test/{name}", gpu.loader(name, size), approx_bytes=size) for name, size in sizes.items()]
+    registry = ModelRegistry(specs, **options)
+    for name in sizes:
+        (tmp_path / name).mkdir(exist_ok=True)
+        registry.set_local_dir(name, tmp_path / name)
+    return registry
+
+
+def test_eviction_moves_the_lru_model_off_the_gpu_by_default(tmp_path, fake_gpu):
+    registry = gpu_registry(tmp_path, fake_gpu, {"a": 5 * GB, "b": 4 * GB})
+    a = registry.get("a", device="cuda")
+    registry.get("b", device="cuda")    # 5 GB free < 4 GB + 3 GB headroom: a must leave the GPU first
+    assert a.moves == ["cpu"] and fake_gpu.emptied >= 1
+    assert registry.loaded() == ["b"] and registry.device_of("b") == "cuda"
+
+
+def test_headroom_is_settable_and_models_that_fit_stay(tmp_path, fake_gpu, monkeypatch):
+    monkeypatch.setenv("EDITHUB_INFERENCE_HEADROOM_GB", "0.5")
+    registry = gpu_registry(tmp_path, fake_gpu, {"a": 5 * GB, "b": 4 * GB})
+    a = registry.get("a", device="cuda")
+    registry.get("b", device="cuda")    # 5 GB free >= 4.5 GB
+    assert a.moves == [] and registry.loaded() == ["a", "b"]
+    assert ModelRegistry(inference_headroom=0).inference_headroom == 0
+
+
+def test_only_models_on_the_filled_gpu_are_moved(tmp_path, fake_gpu):
+    registry = gpu_registry(tmp_path, fake_gpu, {"cpu-model": 1 * GB, "a": 5 * GB, "b": 4 * GB})
+    on_cpu = registry.get("cpu-model", device="cpu")
+    a = registry.get("a", device="cuda")
+    registry.get("b", device="cuda")
+    assert on_cpu.moves == [] and a.moves == ["cpu"]
+    assert registry.loaded() == ["cpu-model", "b"] and registry.device_of("cpu-model") == "cpu"
+
+
+def test_budget_eviction_also_frees_the_gpu(tmp_path, fake_gpu):
+    registry = gpu_registry(tmp_path, fake_gpu, {"a": 1 * GB, "b": 1 * GB}, memory_budget=int(1.5 * GB))
+    a = registry.get("a", device="cuda")
+    registry.get("b", device="cuda")
+    assert a.moves == ["cpu"] and registry.loaded() == ["b"]
+
+
+def test_failed_gpu_load_puts_the_evicted_model_back_on_its_device(tmp_path, fake_gpu):
+    registry = gpu_registry(tmp_path, fake_gpu, {"a": 5 * GB, "c": 1 * GB})
+
+    def broken(path, device, dtype):
+        assert fake_gpu.free() == 10 * GB, "a must be off the GPU before the big model is built"
+        raise RuntimeError("CUDA out of memory")
+
+    registry.register(ModelSpec("broken", "t/broken", broken, approx_bytes=6 * GB))
+    registry.set_local_dir("broken", tmp_path / "a")
+    c = registry.get("c", device="cpu")
+    a = registry.get("a", device="cuda")
+    with pytest.raises(ModelUnavailable, match="out of memory"):
+        registry.get("broken", device="cuda")
+    assert a.moves == ["cpu", "cuda"] and c.moves == []
+    assert registry.loaded() == ["c", "a"] and registry.get("a") is a and registry.device_of("a") == "cuda"

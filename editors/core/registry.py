@@ -2,8 +2,10 @@
 
 - `get(name)` resolves weights (a local override directory, else the Hub at the spec's revision), builds the
   model with the spec's loader, places it on the device and keeps it in most-recently-used order.
-- A memory budget evicts the least recently used models before a new one is placed; if the new load fails the
-  evicted models are put back: a failed load leaves the registry as it was.
+- Before a model is placed, least recently used models are evicted (moved off the GPU, then dropped) until the
+  GPU's measured free memory holds the model plus an inference headroom (EDITHUB_INFERENCE_HEADROOM_GB, default
+  3) and the optional budget (EDITHUB_MODEL_BUDGET_GB) holds every loaded model; if the new load fails the evicted
+  models are put back where they were: a failed load leaves the registry as it was.
 - One lock per model name: two requests for the same model load it once.
 - Offline or missing weights raise `ModelUnavailable`, which names the repo and how to provide it.
 
@@ -63,14 +65,62 @@ def _move(model, device) -> None:
         model.to(device)
 
 
+def _cuda_index(device) -> int | None:
+    """The CUDA device index of `device` ("cuda" counts as 0), None when it is not a CUDA device."""
+    text = str(device)
+    if not text.startswith("cuda"):
+        return None
+    return int(text.split(":", 1)[1]) if ":" in text else 0
+
+
+def _free_cuda_bytes(device) -> int | None:
+    """Free memory the driver reports on `device`, or None when it cannot be measured."""
+    from .devices import on_zero_gpu
+
+    if on_zero_gpu():
+        return None     # there the GPU is virtual outside @spaces.GPU calls, and ZeroGPU manages its memory
+    try:
+        import torch
+
+        return int(torch.cuda.mem_get_info(_cuda_index(device))[0])
+    except Exception:   # no CUDA build / driver: nothing to measure, the budget alone decides
+        return None
+
+
+def _empty_cuda_cache() -> None:
+    try:
+        import torch
+
+        torch.cuda.empty_cache()     # blocks the caching allocator keeps are not free to mem_get_info
+    except Exception:
+        pass
+
+
+@dataclass
+class _Loaded:
+    model: Any
+    size: int          # bytes on its device
+    device: Any        # where it lives: eviction moves only what is on the GPU being filled
+
+
+DEFAULT_HEADROOM_GB = 3.0   # activations of one VACE-1.3B window at 832x480 need a few GB beyond the weights
+
+
 class ModelRegistry:
-    def __init__(self, specs=(), *, memory_budget: int | None = None, device=None, dtype=None):
+    def __init__(self, specs=(), *, memory_budget: int | None = None, device=None, dtype=None,
+                 inference_headroom: int | None = None):
         self._specs: dict[str, ModelSpec] = {}
         self._local_dirs: dict[str, Path] = {}
-        self._loaded: OrderedDict[str, tuple[Any, int]] = OrderedDict()   # name -> (model, bytes), LRU first
+        self._loaded: OrderedDict[str, _Loaded] = OrderedDict()   # LRU first
         self._state = threading.RLock()
         self._name_locks: dict[str, threading.Lock] = {}
+        # One placement at a time: two loads must not both count the same free GPU memory as theirs.
+        self._placing = threading.Lock()
+        self._in_use: dict[str, int] = {}
         self.memory_budget = memory_budget
+        if inference_headroom is None:
+            inference_headroom = int(float(os.environ.get("EDITHUB_INFERENCE_HEADROOM_GB", DEFAULT_HEADROOM_GB)) * 2**30)
+        self.inference_headroom = inference_headroom
         self.device = device
         self.dtype = dtype
         self.load_count: dict[str, int] = {}
@@ -149,66 +199,111 @@ class ModelRegistry:
         with self._state:
             return self._name_locks.setdefault(name, threading.Lock())
 
-    def _evict_for(self, needed: int, keep: str) -> list[tuple[str, Any, int]]:
-        """Move least recently used models off the device until `needed` more bytes fit the budget."""
-        evicted = []
-        if self.memory_budget is None:
-            return evicted
+    def _victim(self, needed: int, device, keep: str) -> str | None:
+        """The least recently used model to evict before `needed` bytes go to `device`, or None.
+
+        ComfyUI's free_memory rule: evict while the device's measured free memory is below the model's size plus
+        an inference headroom (only models on that GPU free anything there), or while the budget is exceeded.
+        Models in use (`use()`) and the one being placed are never chosen.
+        """
         with self._state:
-            while sum(b for _, b in self._loaded.values()) + needed > self.memory_budget:
-                name = next((n for n in self._loaded if n != keep), None)
-                if name is None:
-                    break
-                model, size = self._loaded[name]
-                del self._loaded[name]
-                evicted.append((name, model, size))
-        for _, model, _ in evicted:
-            if str(self.device or "cpu") != "cpu":
-                _move(model, "cpu")      # off the GPU, but kept so a failed load can restore it
+            candidates = [n for n in self._loaded if n != keep and not self._in_use.get(n)]
+            if not candidates:
+                return None
+            if self.memory_budget is not None and self.loaded_bytes() + needed > self.memory_budget:
+                return candidates[0]
+            index = _cuda_index(device)
+            if index is None:
+                return None
+            on_device = [n for n in candidates if _cuda_index(self._loaded[n].device) == index]
+            if not on_device:
+                return None
+            free = _free_cuda_bytes(device)
+            return on_device[0] if free is not None and free < needed + self.inference_headroom else None
+
+    def _evict_for(self, needed: int, device, keep: str) -> list[tuple[str, _Loaded]]:
+        """Evict least recently used models until `needed` more bytes fit on `device`; returns them, in order."""
+        evicted = []
+        while (name := self._victim(needed, device, keep)) is not None:
+            with self._state:
+                entry = self._loaded.pop(name)
+            evicted.append((name, entry))
+            if _cuda_index(entry.device) is not None:
+                log.info("evicting %s from %s", name, entry.device)
+                _move(entry.model, "cpu")   # frees the GPU even while a stale reference is held somewhere
+                _empty_cuda_cache()         # so the next measurement sees the memory
         return evicted
 
     def get(self, name: str, device=None, dtype=None):
-        """The loaded model `name` (lazy; most recently used order; thread-safe)."""
+        """The loaded model `name` (lazy; most recently used order; thread-safe).
+
+        A model already loaded is returned where it lives, whatever `device` says.
+        """
+        return self._acquire(name, device, dtype)
+
+    def _acquire(self, name: str, device=None, dtype=None, *, pin: bool = False):
         spec = self.spec(name)
         with self._state:
             if name in self._loaded:
-                self._loaded.move_to_end(name)
-                return self._loaded[name][0]
+                return self._hit(name, pin)
         with self._lock_for(name):
             with self._state:                       # another thread may have loaded it meanwhile
                 if name in self._loaded:
-                    self._loaded.move_to_end(name)
-                    return self._loaded[name][0]
+                    return self._hit(name, pin)
             from .devices import pick_device, pick_dtype
 
             device = device or self.device or pick_device()
             dtype = dtype or self.dtype or pick_dtype(device)
             path = self.weights_dir(name)
-            evicted = self._evict_for(spec.approx_bytes, keep=name)
-            try:
-                log.info("loading %s from %s onto %s (%s)", name, path, device, dtype)
-                model = spec.load(path, device, dtype)
-                size = model_bytes(model) or spec.approx_bytes
-            except BaseException as exc:
-                self._restore(evicted)
-                if isinstance(exc, (UserError, KeyboardInterrupt)):
-                    raise
-                raise ModelUnavailable(f"Loading {name} from {path} failed: {type(exc).__name__}: {exc}") from exc
-            with self._state:
-                self._loaded[name] = (model, size)
-                self.load_count[name] = self.load_count.get(name, 0) + 1
-            evicted += self._evict_for(0, keep=name)   # the measured size may exceed the spec's estimate
+            with self._placing:
+                order = self.loaded()
+                evicted = self._evict_for(spec.approx_bytes, device, keep=name)
+                try:
+                    log.info("loading %s from %s onto %s (%s)", name, path, device, dtype)
+                    model = spec.load(path, device, dtype)
+                    size = model_bytes(model) or spec.approx_bytes
+                except BaseException as exc:
+                    _free_memory()                  # what the failed load left behind, before the others return
+                    self._restore(evicted, order)
+                    if isinstance(exc, (UserError, KeyboardInterrupt)):
+                        raise
+                    raise ModelUnavailable(f"Loading {name} from {path} failed: {type(exc).__name__}: {exc}") from exc
+                with self._state:
+                    self._loaded[name] = _Loaded(model, size, device)
+                    self.load_count[name] = self.load_count.get(name, 0) + 1
+                    if pin:
+                        self._in_use[name] = self._in_use.get(name, 0) + 1
+                # the measured size may exceed the spec's estimate, and inference still needs its headroom
+                evicted += self._evict_for(0, device, keep=name)
             del evicted
             _free_memory()
             return model
 
-    def _restore(self, evicted) -> None:
+    def _hit(self, name: str, pin: bool):
+        """A loaded model, marked most recently used (and in use, atomically, when pinned). Under `_state`."""
+        self._loaded.move_to_end(name)
+        if pin:
+            self._in_use[name] = self._in_use.get(name, 0) + 1
+        return self._loaded[name].model
+
+    def _restore(self, evicted, order: list[str]) -> None:
+        """Put evicted models back where they lived, in their old LRU places (`order`, LRU first, from before)."""
+        for name, entry in evicted:
+            with self._state:
+                if name in self._loaded:            # another thread loaded it again meanwhile: keep that one
+                    continue
+            if _cuda_index(entry.device) is not None:
+                try:
+                    _move(entry.model, entry.device)
+                except Exception as exc:            # it does not fit any more: dropped, loads again when asked
+                    log.warning("could not put %s back on %s: %s", name, entry.device, exc)
+                    continue
+            with self._state:
+                self._loaded[name] = entry
         with self._state:
-            for name, model, size in reversed(evicted):
-                if str(self.device or "cpu") != "cpu":
-                    _move(model, self.device)
-                self._loaded[name] = (model, size)
-                self._loaded.move_to_end(name, last=False)
+            for name in reversed(order):
+                if name in self._loaded:
+                    self._loaded.move_to_end(name, last=False)
 
     def preload(self, *names: str, device="cuda") -> None:
         """ZeroGPU's documented pattern: build models at import time and place them on cuda there."""
@@ -218,8 +313,11 @@ class ModelRegistry:
     def unload(self, name: str | None = None) -> None:
         with self._state:
             names = [name] if name else list(self._loaded)
-            for n in names:
-                self._loaded.pop(n, None)
+            dropped = [(n, self._loaded.pop(n)) for n in names if n in self._loaded]
+        for n, entry in dropped:
+            if _cuda_index(entry.device) is not None and not self._in_use.get(n):
+                _move(entry.model, "cpu")   # a reference kept elsewhere must not pin GPU memory
+        del dropped
         _free_memory()
 
     def loaded(self) -> list[str]:
@@ -227,9 +325,15 @@ class ModelRegistry:
         with self._state:
             return list(self._loaded)
 
+    def device_of(self, name: str):
+        """Where the loaded model `name` lives (None when it is not loaded)."""
+        with self._state:
+            entry = self._loaded.get(name)
+            return entry.device if entry else None
+
     def loaded_bytes(self) -> int:
         with self._state:
-            return sum(b for _, b in self._loaded.values())
+            return sum(entry.size for entry in self._loaded.values())
 
 
 def _free_memory() -> None:
