@@ -259,3 +259,83 @@ def test_failed_gpu_load_puts_the_evicted_model_back_on_its_device(tmp_path, fak
         registry.get("broken", device="cuda")
     assert a.moves == ["cpu", "cuda"] and c.moves == []
     assert registry.loaded() == ["c", "a"] and registry.get("a") is a and registry.device_of("a") == "cuda"
+
+
+# ---- use(): one inference at a time per model, and never evicted while in use ---------------------------------
+def test_use_serialises_inference_on_a_shared_model(tmp_path):
+    registry = linear_registry(tmp_path, {"a": 8})
+    inside, overlaps, outputs = [0], [], []
+
+    def infer():
+        with registry.use("a") as layer:
+            inside[0] += 1
+            overlaps.append(inside[0])
+            time.sleep(0.2)               # long enough for the other thread to try to get in
+            outputs.append(layer(torch.ones(1, 8)))
+            inside[0] -= 1
+
+    threads = [threading.Thread(target=infer) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == [1, 1] and len(outputs) == 2
+    assert registry.load_count["a"] == 1 and registry.in_use() == []
+
+
+def test_a_model_in_use_is_not_evicted(tmp_path):
+    registry = linear_registry(tmp_path, {"a": 32, "b": 32}, budget=4224 + 100)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold():
+        with registry.use("a"):
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    entered.wait(5)
+    try:
+        registry.get("b")                    # over the budget, but a is busy: it stays
+        assert registry.loaded() == ["a", "b"] and registry.in_use() == ["a"]
+    finally:
+        release.set()
+        holder.join()
+    registry.get("b")
+    registry.unload("b")
+    registry.get("b")                        # a is free again: the budget evicts it now
+    assert registry.loaded() == ["b"]
+
+
+def test_a_gpu_model_in_use_stays_on_the_gpu(tmp_path, fake_gpu):
+    registry = gpu_registry(tmp_path, fake_gpu, {"a": 5 * GB, "b": 4 * GB})
+    with registry.use("a", device="cuda") as a:
+        registry.get("b", device="cuda")
+        assert a.moves == [] and registry.loaded() == ["a", "b"]
+    assert registry.in_use() == []
+
+
+def test_sam2_and_vace_callers_run_inside_use(tiny_sam2, tiny_registry):
+    import numpy as np
+
+    from editors.core.prompts import Prompt
+    from editors.diffusion import vace
+    from editors.diffusion.sam2_video import segment_video
+
+    folder, overrides = tiny_sam2
+    registry = ModelRegistry([sam2_spec("sam2.1-tiny", overrides)], device="cpu")
+    registry.set_local_dir("sam2.1-tiny", folder)
+    predictor, seen = registry.get("sam2.1-tiny"), []
+    predictor.init_state = lambda *a, _real=predictor.init_state, **k: seen.append(registry.in_use()) or _real(*a, **k)
+    segment_video(np.zeros((2, 32, 32, 3), np.uint8), [Prompt(0, 1, [(8, 8, 1)])], registry=registry)
+    assert seen == [["sam2.1-tiny"]] and registry.in_use() == []
+
+    pipe = tiny_registry.get("vace-1.3b")
+    real_call = type(pipe).__call__
+    type(pipe).__call__ = lambda self, *a, **k: seen.append(tiny_registry.in_use()) or real_call(self, *a, **k)
+    try:
+        vace.generate(np.zeros((5, 32, 32, 3), np.uint8), np.ones((5, 32, 32), np.float32), steps=1,
+                      registry=tiny_registry)
+    finally:
+        type(pipe).__call__ = real_call
+    assert seen[1:] == [["vace-1.3b"]] and tiny_registry.in_use() == []

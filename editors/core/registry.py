@@ -7,6 +7,7 @@
   3) and the optional budget (EDITHUB_MODEL_BUDGET_GB) holds every loaded model; if the new load fails the evicted
   models are put back where they were: a failed load leaves the registry as it was.
 - One lock per model name: two requests for the same model load it once.
+- `with registry.use(name) as model:` for inference: one caller at a time per model, and not evicted meanwhile.
 - Offline or missing weights raise `ModelUnavailable`, which names the repo and how to provide it.
 
 Local overrides: `registry.set_local_dir(name, path)`, or env `EDITHUB_MODELS_DIR=/dir` holding `/dir/<name>/`.
@@ -14,6 +15,7 @@ The catalogue of the hub's models (specs, loaders, the SAM2 table) is `editors.m
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
@@ -116,7 +118,8 @@ class ModelRegistry:
         self._name_locks: dict[str, threading.Lock] = {}
         # One placement at a time: two loads must not both count the same free GPU memory as theirs.
         self._placing = threading.Lock()
-        self._in_use: dict[str, int] = {}
+        self._in_use: dict[str, int] = {}                 # name -> callers inside use(); eviction skips them
+        self._inference_locks: dict[str, threading.RLock] = {}
         self.memory_budget = memory_budget
         if inference_headroom is None:
             inference_headroom = int(float(os.environ.get("EDITHUB_INFERENCE_HEADROOM_GB", DEFAULT_HEADROOM_GB)) * 2**30)
@@ -240,6 +243,33 @@ class ModelRegistry:
         A model already loaded is returned where it lives, whatever `device` says.
         """
         return self._acquire(name, device, dtype)
+
+    @contextlib.contextmanager
+    def use(self, name: str, device=None, dtype=None):
+        """`with registry.use(name) as model:` run one inference on the shared model.
+
+        Loads lazily like get(); holds the model's inference lock for the whole block, so concurrent callers of
+        one pipeline wait for each other (its schedulers and caches are not re-entrant); and marks the model in
+        use, so eviction for another model skips it. Nested use() of the same model in one thread is allowed.
+        """
+        model = self._acquire(name, device, dtype, pin=True)   # pinned before waiting: a waiter keeps it too
+        try:
+            with self._inference_lock(name):
+                yield model
+        finally:
+            with self._state:
+                self._in_use[name] -= 1
+                if not self._in_use[name]:
+                    del self._in_use[name]
+
+    def in_use(self) -> list[str]:
+        """Models inside a use() block now (or waiting for one)."""
+        with self._state:
+            return sorted(self._in_use)
+
+    def _inference_lock(self, name: str) -> threading.RLock:
+        with self._state:
+            return self._inference_locks.setdefault(name, threading.RLock())
 
     def _acquire(self, name: str, device=None, dtype=None, *, pin: bool = False):
         spec = self.spec(name)
