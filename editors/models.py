@@ -23,6 +23,8 @@ SAM2_MODELS = {
     "facebook/sam2.1-hiera-base-plus": ("configs/sam2.1/sam2.1_hiera_b+.yaml", "sam2.1_hiera_base_plus.pt"),
     "facebook/sam2.1-hiera-large": ("configs/sam2.1/sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt"),
 }
+# Small enough (39 M / 46 M parameters) to be auto's segmenter on a CPU; base-plus and large are not.
+SAM2_CPU_OK = {"sam2.1-tiny", "sam2.1-small"}
 # registry name -> Hub id, smallest first (pick_sam2 prefers the last one whose weights are here)
 SAM2_NAMES = {
     "sam2.1-tiny": "facebook/sam2.1-hiera-tiny",
@@ -79,7 +81,7 @@ def sam2_spec(name: str = "sam2.1-tiny", overrides: tuple[str, ...] = ()) -> Mod
     checkpoint = SAM2_MODELS[repo_id][1]
     return ModelSpec(name, repo_id, functools.partial(load_sam2, repo_id=repo_id, overrides=tuple(overrides)),
                      revision(name), approx_bytes=1 * GB, allow_patterns=(checkpoint, "*.json", "*.md"),
-                     description=f"SAM2.1 hiera {name.split('-', 1)[1]} video predictor")
+                     cpu_ok=name in SAM2_CPU_OK, description=f"SAM2.1 hiera {name.split('-', 1)[1]} video predictor")
 
 
 def default_specs() -> list[ModelSpec]:

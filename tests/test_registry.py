@@ -1,9 +1,13 @@
 """The shared model registry: real loading path on tiny local models, LRU eviction, locking, rollback."""
 import threading
 import time
+from fractions import Fraction
 
+import numpy as np
 import pytest
 import torch
+
+from editors.core.clip import Clip
 
 from editors.core.engines import choose_engine
 from editors.core.registry import ModelRegistry, ModelSpec, ModelUnavailable
@@ -316,8 +320,6 @@ def test_a_gpu_model_in_use_stays_on_the_gpu(tmp_path, fake_gpu):
 
 
 def test_sam2_and_vace_callers_run_inside_use(tiny_sam2, tiny_registry):
-    import numpy as np
-
     from editors.core.prompts import Prompt
     from editors.diffusion import vace
     from editors.diffusion.sam2_video import segment_video
@@ -339,3 +341,53 @@ def test_sam2_and_vace_callers_run_inside_use(tiny_sam2, tiny_registry):
     finally:
         type(pipe).__call__ = real_call
     assert seen[1:] == [["vace-1.3b"]] and tiny_registry.in_use() == []
+
+
+# ---- engine choice per model: cpu_ok, weights, pick_sam2 ------------------------------------------------------
+def test_auto_picks_sam2_on_a_cpu_when_its_weights_are_there(tiny_sam2, monkeypatch):
+    from editors import segment
+    from editors.core.prompts import Prompt
+
+    folder, overrides = tiny_sam2
+    monkeypatch.setenv("EDITHUB_MODELS_DIR", str(folder.parent))      # .../sam2.1-tiny/sam2.1_hiera_tiny.pt
+    registry = ModelRegistry([sam2_spec("sam2.1-tiny", overrides)], device="cpu")
+    assert choose_engine("auto", ["sam2.1-tiny"], registry) == ("diffusion", None)
+    assert registry.spec("sam2.1-tiny").cpu_ok
+    clip = Clip(np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), np.uint8), Fraction(10))
+    out = segment.run(clip, [Prompt(0, 1, [(8, 8, 1)])], engine="auto", registry=registry)
+    assert out.engine == "diffusion" and out.notice is None
+
+
+def test_auto_segment_without_sam2_weights_is_classic_with_a_notice(tmp_path, monkeypatch):
+    monkeypatch.setenv("EDITHUB_MODELS_DIR", str(tmp_path))
+    engine, notice = choose_engine("auto", ["sam2.1-tiny"], ModelRegistry(default_specs()))
+    assert engine == "classic"
+    assert "not available" in notice and "hf download facebook/sam2.1-hiera-tiny" in notice and "classic" in notice
+
+
+def test_auto_needs_a_gpu_for_vace_and_says_so(tiny_registry, monkeypatch):
+    from editors.core import engines
+
+    engine, notice = choose_engine("auto", ["vace-1.3b"], tiny_registry)
+    assert engine == "classic" and "No GPU" in notice and "vace-1.3b" in notice
+    assert not tiny_registry.spec("vace-1.3b").cpu_ok
+    monkeypatch.setattr(engines, "has_gpu", lambda: True)
+    assert choose_engine("auto", ["vace-1.3b"], tiny_registry) == ("diffusion", None)
+
+
+def test_missing_weights_hint_names_hf_download():
+    with pytest.raises(ModelUnavailable, match="`hf download Wan-AI/Wan2.1-VACE-1.3B-diffusers`"):
+        ModelRegistry(default_specs()).get("vace-1.3b")
+
+
+def test_pick_sam2_prefers_a_larger_model_on_a_gpu_only_when_its_weights_are_here(tmp_path, monkeypatch):
+    from editors.core.engines import pick_sam2
+
+    monkeypatch.setenv("EDITHUB_MODELS_DIR", str(tmp_path))
+    registry = ModelRegistry(default_specs())
+    assert pick_sam2(registry, gpu=True) == "sam2.1-tiny"
+    (tmp_path / "sam2.1-base-plus").mkdir()
+    assert pick_sam2(registry, gpu=True) == "sam2.1-base-plus"
+    assert pick_sam2(registry, gpu=False) == "sam2.1-tiny"
+    (tmp_path / "sam2.1-large").mkdir()
+    assert pick_sam2(registry, gpu=True) == "sam2.1-large"

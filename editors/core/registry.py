@@ -40,6 +40,7 @@ class ModelSpec:
     approx_bytes: int = 0          # memory on the device once placed, for eviction before loading
     allow_patterns: tuple[str, ...] | None = None   # only these files are downloaded
     description: str = ""
+    cpu_ok: bool = False           # fast enough on a CPU for "auto" to pick it on a machine without a GPU
 
 
 class ModelUnavailable(UserError):
@@ -113,6 +114,7 @@ class ModelRegistry:
                  inference_headroom: int | None = None):
         self._specs: dict[str, ModelSpec] = {}
         self._local_dirs: dict[str, Path] = {}
+        self._hub_answers: dict[str, bool] = {}
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()   # LRU first
         self._state = threading.RLock()
         self._name_locks: dict[str, threading.Lock] = {}
@@ -158,10 +160,15 @@ class ModelRegistry:
             return Path(root) / name
         return None
 
-    def _how_to_provide(self, spec: ModelSpec) -> str:
+    def download_hint(self, name: str) -> str:
+        """How to provide the weights of `name` (huggingface_hub 2.x installs the `hf` command)."""
+        spec = self.spec(name)
         rev = f" --revision {spec.revision}" if spec.revision else ""
-        return (f"Download it where the Hub is reachable (`huggingface-cli download {spec.repo_id}{rev}`), "
-                f"or put the files in $EDITHUB_MODELS_DIR/{spec.name}/, or run with --engine classic.")
+        return f"`hf download {spec.repo_id}{rev}`, or put the files in $EDITHUB_MODELS_DIR/{spec.name}/"
+
+    def _how_to_provide(self, spec: ModelSpec) -> str:
+        return (f"Download it where the Hub is reachable ({self.download_hint(spec.name)}), "
+                f"or run with --engine classic.")
 
     def weights_dir(self, name: str, *, download: bool = True) -> Path:
         """Local folder with the model's files; downloads (pinned revision) when allowed and needed."""
@@ -186,16 +193,38 @@ class ModelRegistry:
             raise ModelUnavailable(f"Could not fetch weights for {name} ({spec.repo_id}): {exc}. "
                                    f"{self._how_to_provide(spec)}") from None
 
-    def available(self, name: str) -> bool:
-        """True when the weights are on this machine (override or Hub cache) or the Hub can be asked."""
+    def available(self, name: str, *, local_only: bool = False) -> bool:
+        """True when the weights are on this machine (override folder or Hub cache) or, unless `local_only`,
+        the Hub answers for the repo (asked once per model, with a short timeout)."""
         if name in self._loaded:
             return True
         try:
             self.weights_dir(name, download=False)
             return True
         except ModelUnavailable:
-            return os.environ.get("HF_HUB_OFFLINE", "").lower() not in ("1", "true", "yes") and \
-                self._local_dir(name) is None and bool(os.environ.get("SPACE_ID"))
+            offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+            if local_only or offline or self._local_dir(name) is not None:
+                return False
+            return self._hub_has(name)
+
+    def _hub_has(self, name: str) -> bool:
+        with self._state:
+            if name in self._hub_answers:
+                return self._hub_answers[name]
+        if os.environ.get("SPACE_ID"):
+            answer = True           # a Space reaches the Hub; no need to ask
+        else:
+            from huggingface_hub import HfApi
+
+            spec = self.spec(name)
+            try:
+                HfApi().model_info(spec.repo_id, revision=spec.revision, timeout=5)
+                answer = True
+            except Exception:       # no network, firewall, gated or missing repo: all mean "not available"
+                answer = False
+        with self._state:
+            self._hub_answers[name] = answer
+        return answer
 
     # ---- loading -----------------------------------------------------------------------------------
     def _lock_for(self, name: str) -> threading.Lock:
