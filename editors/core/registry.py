@@ -124,8 +124,9 @@ class ModelRegistry:
         self._inference_locks: dict[str, threading.RLock] = {}
         self.memory_budget = memory_budget
         if inference_headroom is None:
-            inference_headroom = int(float(os.environ.get("EDITHUB_INFERENCE_HEADROOM_GB", DEFAULT_HEADROOM_GB)) * 2**30)
-        self.inference_headroom = inference_headroom
+            headroom_gb = float(os.environ.get("EDITHUB_INFERENCE_HEADROOM_GB", DEFAULT_HEADROOM_GB))
+            inference_headroom = int(headroom_gb * 2**30)
+        self.inference_headroom = inference_headroom   # free GPU memory kept beyond the weights, for activations
         self.device = device
         self.dtype = dtype
         self.load_count: dict[str, int] = {}
