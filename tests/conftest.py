@@ -35,7 +35,8 @@ def tiny_sam2(tmp_path_factory):
 @pytest.fixture
 def tiny_registry(tiny_vace_dir):
     """A registry with the production specs whose VACE weights come from the tiny local folder."""
-    from editors.core.registry import ModelRegistry, default_specs
+    from editors.core.registry import ModelRegistry
+    from editors.models import default_specs
 
     registry = ModelRegistry(default_specs())
     registry.set_local_dir("vace-1.3b", tiny_vace_dir)

@@ -1,21 +1,18 @@
 """SAM2 through the registry's real loader (tiny random weights): prompts on any frame, ids, both directions."""
-import functools
-
 import numpy as np
 import pytest
 
 from editors.core.errors import UserError
-from editors.core.registry import ModelRegistry, ModelSpec, load_sam2
+from editors.core.registry import ModelRegistry
 from editors.core.prompts import Prompt
 from editors.diffusion.sam2_video import segment_video
+from editors.models import sam2_spec
 
 
 @pytest.fixture(scope="module")
 def sam2_registry(tiny_sam2):
     folder, overrides = tiny_sam2
-    registry = ModelRegistry([ModelSpec("sam2.1-tiny", "facebook/sam2.1-hiera-tiny",
-                                        functools.partial(load_sam2, size="tiny", overrides=overrides))],
-                             device="cpu")
+    registry = ModelRegistry([sam2_spec("sam2.1-tiny", overrides)], device="cpu")
     registry.set_local_dir("sam2.1-tiny", folder)
     return registry
 

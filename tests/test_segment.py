@@ -1,5 +1,4 @@
 """The segment editor: run() with both engines, the CLI verb, the /segment endpoint, prompt errors."""
-import functools
 import json
 import subprocess
 import sys
@@ -14,7 +13,8 @@ from editors.core import masks as M
 from editors.core.clip import Clip, read_clip, write_clip
 from editors.core.errors import UserError
 from editors.core.prompts import Prompt
-from editors.core.registry import ModelRegistry, ModelSpec, load_sam2
+from editors.core.registry import ModelRegistry
+from editors.models import sam2_spec
 
 
 def textured_object_clip(count=10, height=64, width=96):
@@ -117,8 +117,7 @@ def test_bad_prompts_are_clear_errors(prompt, message):
 
 def test_sam2_engine_through_the_registry(tiny_sam2):
     folder, overrides = tiny_sam2
-    registry = ModelRegistry([ModelSpec("sam2.1-tiny", "facebook/sam2.1-hiera-tiny",
-                                        functools.partial(load_sam2, size="tiny", overrides=overrides))], device="cpu")
+    registry = ModelRegistry([sam2_spec("sam2.1-tiny", overrides)], device="cpu")
     registry.set_local_dir("sam2.1-tiny", folder)
     clip, _ = textured_object_clip(count=4, height=48, width=64)
     out = segment.run(clip, [Prompt(1, 2, [(30, 30, 1)]), Prompt(2, 5, box=(1, 1, 20, 20))], engine="diffusion",

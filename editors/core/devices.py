@@ -59,13 +59,41 @@ def gpu(duration=60):
 
         @functools.wraps(fn)
         def call(*args, **kwargs):
-            # ZeroGPU pickles arguments into its GPU worker: a progress closure cannot travel
+            # ZeroGPU pickles arguments into its GPU worker: a progress closure cannot travel (pass a Progress)
             if kwargs.get("progress") is not None and not _picklable(kwargs["progress"]):
                 kwargs["progress"] = None
             return on_gpu(*args, **kwargs)
         return call
 
     return wrap
+
+
+class Progress:
+    """A picklable `progress(fraction, desc)` callback forwarding to `target`, e.g. a gr.Progress.
+
+    ZeroGPU runs @spaces.GPU functions in a worker process and pickles their arguments; a lambda around gr.Progress
+    cannot travel, so gpu() used to drop it. This top-level class can, and gr.Progress pickles too: in the worker
+    its updates reach the browser through ZeroGPU's relay of gradio's queue. The fraction is clamped to [0, 1].
+    A target that cannot be pickled is left behind (the copy reports nothing) rather than failing the call.
+    """
+
+    __slots__ = ("target",)
+
+    def __init__(self, target):
+        self.target = target
+
+    def __call__(self, fraction, desc: str = "") -> None:
+        if self.target is not None:
+            self.target(min(max(float(fraction), 0.0), 1.0), desc=desc)
+
+    def __getstate__(self):
+        return {"target": self.target if _picklable(self.target) else None}
+
+    def __setstate__(self, state):
+        self.target = state["target"]
+
+    def __repr__(self):
+        return f"Progress({self.target!r})"
 
 
 def _picklable(value) -> bool:

@@ -2,15 +2,20 @@
 
 - `get(name)` resolves weights (a local override directory, else the Hub at the spec's revision), builds the
   model with the spec's loader, places it on the device and keeps it in most-recently-used order.
-- A memory budget evicts the least recently used models before a new one is placed; if the new load fails the
-  evicted models are put back: a failed load leaves the registry as it was.
+- Before a model is placed, least recently used models are evicted (moved off the GPU, then dropped) until the
+  GPU's measured free memory holds the model plus an inference headroom (EDITHUB_INFERENCE_HEADROOM_GB, default
+  3) and the optional budget (EDITHUB_MODEL_BUDGET_GB) holds every loaded model; if the new load fails the evicted
+  models are put back where they were: a failed load leaves the registry as it was.
 - One lock per model name: two requests for the same model load it once.
+- `with registry.use(name) as model:` for inference: one caller at a time per model, and not evicted meanwhile.
 - Offline or missing weights raise `ModelUnavailable`, which names the repo and how to provide it.
 
 Local overrides: `registry.set_local_dir(name, path)`, or env `EDITHUB_MODELS_DIR=/dir` holding `/dir/<name>/`.
+The catalogue of the hub's models (specs, loaders, the SAM2 table) is `editors.models`; this module is machinery.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import logging
@@ -35,6 +40,7 @@ class ModelSpec:
     approx_bytes: int = 0          # memory on the device once placed, for eviction before loading
     allow_patterns: tuple[str, ...] | None = None   # only these files are downloaded
     description: str = ""
+    cpu_ok: bool = False           # fast enough on a CPU for "auto" to pick it on a machine without a GPU
 
 
 class ModelUnavailable(UserError):
@@ -62,14 +68,65 @@ def _move(model, device) -> None:
         model.to(device)
 
 
+def _cuda_index(device) -> int | None:
+    """The CUDA device index of `device` ("cuda" counts as 0), None when it is not a CUDA device."""
+    text = str(device)
+    if not text.startswith("cuda"):
+        return None
+    return int(text.split(":", 1)[1]) if ":" in text else 0
+
+
+def _free_cuda_bytes(device) -> int | None:
+    """Free memory the driver reports on `device`, or None when it cannot be measured."""
+    from .devices import on_zero_gpu
+
+    if on_zero_gpu():
+        return None     # there the GPU is virtual outside @spaces.GPU calls, and ZeroGPU manages its memory
+    try:
+        import torch
+
+        return int(torch.cuda.mem_get_info(_cuda_index(device))[0])
+    except Exception:   # no CUDA build / driver: nothing to measure, the budget alone decides
+        return None
+
+
+def _empty_cuda_cache() -> None:
+    try:
+        import torch
+
+        torch.cuda.empty_cache()     # blocks the caching allocator keeps are not free to mem_get_info
+    except Exception:
+        pass
+
+
+@dataclass
+class _Loaded:
+    model: Any
+    size: int          # bytes on its device
+    device: Any        # where it lives: eviction moves only what is on the GPU being filled
+
+
+DEFAULT_HEADROOM_GB = 3.0   # activations of one VACE-1.3B window at 832x480 need a few GB beyond the weights
+
+
 class ModelRegistry:
-    def __init__(self, specs=(), *, memory_budget: int | None = None, device=None, dtype=None):
+    def __init__(self, specs=(), *, memory_budget: int | None = None, device=None, dtype=None,
+                 inference_headroom: int | None = None):
         self._specs: dict[str, ModelSpec] = {}
         self._local_dirs: dict[str, Path] = {}
-        self._loaded: OrderedDict[str, tuple[Any, int]] = OrderedDict()   # name -> (model, bytes), LRU first
+        self._hub_answers: dict[str, bool] = {}
+        self._loaded: OrderedDict[str, _Loaded] = OrderedDict()   # LRU first
         self._state = threading.RLock()
         self._name_locks: dict[str, threading.Lock] = {}
+        # One placement at a time: two loads must not both count the same free GPU memory as theirs.
+        self._placing = threading.Lock()
+        self._in_use: dict[str, int] = {}                 # name -> callers inside use(); eviction skips them
+        self._inference_locks: dict[str, threading.RLock] = {}
         self.memory_budget = memory_budget
+        if inference_headroom is None:
+            headroom_gb = float(os.environ.get("EDITHUB_INFERENCE_HEADROOM_GB", DEFAULT_HEADROOM_GB))
+            inference_headroom = int(headroom_gb * 2**30)
+        self.inference_headroom = inference_headroom   # free GPU memory kept beyond the weights, for activations
         self.device = device
         self.dtype = dtype
         self.load_count: dict[str, int] = {}
@@ -104,10 +161,15 @@ class ModelRegistry:
             return Path(root) / name
         return None
 
-    def _how_to_provide(self, spec: ModelSpec) -> str:
+    def download_hint(self, name: str) -> str:
+        """How to provide the weights of `name` (huggingface_hub 2.x installs the `hf` command)."""
+        spec = self.spec(name)
         rev = f" --revision {spec.revision}" if spec.revision else ""
-        return (f"Download it where the Hub is reachable (`huggingface-cli download {spec.repo_id}{rev}`), "
-                f"or put the files in $EDITHUB_MODELS_DIR/{spec.name}/, or run with --engine classic.")
+        return f"`hf download {spec.repo_id}{rev}`, or put the files in $EDITHUB_MODELS_DIR/{spec.name}/"
+
+    def _how_to_provide(self, spec: ModelSpec) -> str:
+        return (f"Download it where the Hub is reachable ({self.download_hint(spec.name)}), "
+                f"or run with --engine classic.")
 
     def weights_dir(self, name: str, *, download: bool = True) -> Path:
         """Local folder with the model's files; downloads (pinned revision) when allowed and needed."""
@@ -132,82 +194,176 @@ class ModelRegistry:
             raise ModelUnavailable(f"Could not fetch weights for {name} ({spec.repo_id}): {exc}. "
                                    f"{self._how_to_provide(spec)}") from None
 
-    def available(self, name: str) -> bool:
-        """True when the weights are on this machine (override or Hub cache) or the Hub can be asked."""
+    def available(self, name: str, *, local_only: bool = False) -> bool:
+        """True when the weights are on this machine (override folder or Hub cache) or, unless `local_only`,
+        the Hub answers for the repo (asked once per model, with a short timeout)."""
         if name in self._loaded:
             return True
         try:
             self.weights_dir(name, download=False)
             return True
         except ModelUnavailable:
-            return os.environ.get("HF_HUB_OFFLINE", "").lower() not in ("1", "true", "yes") and \
-                self._local_dir(name) is None and bool(os.environ.get("SPACE_ID"))
+            offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+            if local_only or offline or self._local_dir(name) is not None:
+                return False
+            return self._hub_has(name)
+
+    def _hub_has(self, name: str) -> bool:
+        with self._state:
+            if name in self._hub_answers:
+                return self._hub_answers[name]
+        if os.environ.get("SPACE_ID"):
+            answer = True           # a Space reaches the Hub; no need to ask
+        else:
+            from huggingface_hub import HfApi
+
+            spec = self.spec(name)
+            try:
+                HfApi().model_info(spec.repo_id, revision=spec.revision, timeout=5)
+                answer = True
+            except Exception:       # no network, firewall, gated or missing repo: all mean "not available"
+                answer = False
+        with self._state:
+            self._hub_answers[name] = answer
+        return answer
 
     # ---- loading -----------------------------------------------------------------------------------
     def _lock_for(self, name: str) -> threading.Lock:
         with self._state:
             return self._name_locks.setdefault(name, threading.Lock())
 
-    def _evict_for(self, needed: int, keep: str) -> list[tuple[str, Any, int]]:
-        """Move least recently used models off the device until `needed` more bytes fit the budget."""
-        evicted = []
-        if self.memory_budget is None:
-            return evicted
+    def _victim(self, needed: int, device, keep: str) -> str | None:
+        """The least recently used model to evict before `needed` bytes go to `device`, or None.
+
+        ComfyUI's free_memory rule: evict while the device's measured free memory is below the model's size plus
+        an inference headroom (only models on that GPU free anything there), or while the budget is exceeded.
+        Models in use (`use()`) and the one being placed are never chosen.
+        """
         with self._state:
-            while sum(b for _, b in self._loaded.values()) + needed > self.memory_budget:
-                name = next((n for n in self._loaded if n != keep), None)
-                if name is None:
-                    break
-                model, size = self._loaded[name]
-                del self._loaded[name]
-                evicted.append((name, model, size))
-        for _, model, _ in evicted:
-            if str(self.device or "cpu") != "cpu":
-                _move(model, "cpu")      # off the GPU, but kept so a failed load can restore it
+            candidates = [n for n in self._loaded if n != keep and not self._in_use.get(n)]
+            if not candidates:
+                return None
+            if self.memory_budget is not None and self.loaded_bytes() + needed > self.memory_budget:
+                return candidates[0]
+            index = _cuda_index(device)
+            if index is None:
+                return None
+            on_device = [n for n in candidates if _cuda_index(self._loaded[n].device) == index]
+            if not on_device:
+                return None
+            free = _free_cuda_bytes(device)
+            return on_device[0] if free is not None and free < needed + self.inference_headroom else None
+
+    def _evict_for(self, needed: int, device, keep: str) -> list[tuple[str, _Loaded]]:
+        """Evict least recently used models until `needed` more bytes fit on `device`; returns them, in order."""
+        evicted = []
+        while (name := self._victim(needed, device, keep)) is not None:
+            with self._state:
+                entry = self._loaded.pop(name)
+            evicted.append((name, entry))
+            if _cuda_index(entry.device) is not None:
+                log.info("evicting %s from %s", name, entry.device)
+                _move(entry.model, "cpu")   # frees the GPU even while a stale reference is held somewhere
+                _empty_cuda_cache()         # so the next measurement sees the memory
         return evicted
 
     def get(self, name: str, device=None, dtype=None):
-        """The loaded model `name` (lazy; most recently used order; thread-safe)."""
+        """The loaded model `name` (lazy; most recently used order; thread-safe).
+
+        A model already loaded is returned where it lives, whatever `device` says.
+        """
+        return self._acquire(name, device, dtype)
+
+    @contextlib.contextmanager
+    def use(self, name: str, device=None, dtype=None):
+        """`with registry.use(name) as model:` run one inference on the shared model.
+
+        Loads lazily like get(); holds the model's inference lock for the whole block, so concurrent callers of
+        one pipeline wait for each other (its schedulers and caches are not re-entrant); and marks the model in
+        use, so eviction for another model skips it. Nested use() of the same model in one thread is allowed.
+        """
+        model = self._acquire(name, device, dtype, pin=True)   # pinned before waiting: a waiter keeps it too
+        try:
+            with self._inference_lock(name):
+                yield model
+        finally:
+            with self._state:
+                self._in_use[name] -= 1
+                if not self._in_use[name]:
+                    del self._in_use[name]
+
+    def in_use(self) -> list[str]:
+        """Models inside a use() block now (or waiting for one)."""
+        with self._state:
+            return sorted(self._in_use)
+
+    def _inference_lock(self, name: str) -> threading.RLock:
+        with self._state:
+            return self._inference_locks.setdefault(name, threading.RLock())
+
+    def _acquire(self, name: str, device=None, dtype=None, *, pin: bool = False):
         spec = self.spec(name)
         with self._state:
             if name in self._loaded:
-                self._loaded.move_to_end(name)
-                return self._loaded[name][0]
+                return self._hit(name, pin)
         with self._lock_for(name):
             with self._state:                       # another thread may have loaded it meanwhile
                 if name in self._loaded:
-                    self._loaded.move_to_end(name)
-                    return self._loaded[name][0]
+                    return self._hit(name, pin)
             from .devices import pick_device, pick_dtype
 
             device = device or self.device or pick_device()
             dtype = dtype or self.dtype or pick_dtype(device)
             path = self.weights_dir(name)
-            evicted = self._evict_for(spec.approx_bytes, keep=name)
-            try:
-                log.info("loading %s from %s onto %s (%s)", name, path, device, dtype)
-                model = spec.load(path, device, dtype)
-                size = model_bytes(model) or spec.approx_bytes
-            except BaseException as exc:
-                self._restore(evicted)
-                if isinstance(exc, (UserError, KeyboardInterrupt)):
-                    raise
-                raise ModelUnavailable(f"Loading {name} from {path} failed: {type(exc).__name__}: {exc}") from exc
-            with self._state:
-                self._loaded[name] = (model, size)
-                self.load_count[name] = self.load_count.get(name, 0) + 1
-            evicted += self._evict_for(0, keep=name)   # the measured size may exceed the spec's estimate
+            with self._placing:
+                order = self.loaded()
+                evicted = self._evict_for(spec.approx_bytes, device, keep=name)
+                try:
+                    log.info("loading %s from %s onto %s (%s)", name, path, device, dtype)
+                    model = spec.load(path, device, dtype)
+                    size = model_bytes(model) or spec.approx_bytes
+                except BaseException as exc:
+                    _free_memory()                  # what the failed load left behind, before the others return
+                    self._restore(evicted, order)
+                    if isinstance(exc, (UserError, KeyboardInterrupt)):
+                        raise
+                    raise ModelUnavailable(f"Loading {name} from {path} failed: {type(exc).__name__}: {exc}") from exc
+                with self._state:
+                    self._loaded[name] = _Loaded(model, size, device)
+                    self.load_count[name] = self.load_count.get(name, 0) + 1
+                    if pin:
+                        self._in_use[name] = self._in_use.get(name, 0) + 1
+                # the measured size may exceed the spec's estimate, and inference still needs its headroom
+                evicted += self._evict_for(0, device, keep=name)
             del evicted
             _free_memory()
             return model
 
-    def _restore(self, evicted) -> None:
+    def _hit(self, name: str, pin: bool):
+        """A loaded model, marked most recently used (and in use, atomically, when pinned). Under `_state`."""
+        self._loaded.move_to_end(name)
+        if pin:
+            self._in_use[name] = self._in_use.get(name, 0) + 1
+        return self._loaded[name].model
+
+    def _restore(self, evicted, order: list[str]) -> None:
+        """Put evicted models back where they lived, in their old LRU places (`order`, LRU first, from before)."""
+        for name, entry in evicted:
+            with self._state:
+                if name in self._loaded:            # another thread loaded it again meanwhile: keep that one
+                    continue
+            if _cuda_index(entry.device) is not None:
+                try:
+                    _move(entry.model, entry.device)
+                except Exception as exc:            # it does not fit any more: dropped, loads again when asked
+                    log.warning("could not put %s back on %s: %s", name, entry.device, exc)
+                    continue
+            with self._state:
+                self._loaded[name] = entry
         with self._state:
-            for name, model, size in reversed(evicted):
-                if str(self.device or "cpu") != "cpu":
-                    _move(model, self.device)
-                self._loaded[name] = (model, size)
-                self._loaded.move_to_end(name, last=False)
+            for name in reversed(order):
+                if name in self._loaded:
+                    self._loaded.move_to_end(name, last=False)
 
     def preload(self, *names: str, device="cuda") -> None:
         """ZeroGPU's documented pattern: build models at import time and place them on cuda there."""
@@ -217,8 +373,11 @@ class ModelRegistry:
     def unload(self, name: str | None = None) -> None:
         with self._state:
             names = [name] if name else list(self._loaded)
-            for n in names:
-                self._loaded.pop(n, None)
+            dropped = [(n, self._loaded.pop(n)) for n in names if n in self._loaded]
+        for n, entry in dropped:
+            if _cuda_index(entry.device) is not None and not self._in_use.get(n):
+                _move(entry.model, "cpu")   # a reference kept elsewhere must not pin GPU memory
+        del dropped
         _free_memory()
 
     def loaded(self) -> list[str]:
@@ -226,9 +385,15 @@ class ModelRegistry:
         with self._state:
             return list(self._loaded)
 
+    def device_of(self, name: str):
+        """Where the loaded model `name` lives (None when it is not loaded)."""
+        with self._state:
+            entry = self._loaded.get(name)
+            return entry.device if entry else None
+
     def loaded_bytes(self) -> int:
         with self._state:
-            return sum(b for _, b in self._loaded.values())
+            return sum(entry.size for entry in self._loaded.values())
 
 
 def _free_memory() -> None:
@@ -242,71 +407,22 @@ def _free_memory() -> None:
         pass
 
 
-# ---- loaders for the hub's models ---------------------------------------------------------------------
-def load_vace(path: Path, device, dtype):
-    """Wan2.1-VACE in diffusers format; the VAE stays float32 (Wan's VAE is unstable in half precision)."""
-    import torch
-    from diffusers import AutoencoderKLWan, WanVACEPipeline
-
-    vae = AutoencoderKLWan.from_pretrained(path, subfolder="vae", dtype=torch.float32)
-    pipe = WanVACEPipeline.from_pretrained(path, vae=vae, dtype=dtype)
-    pipe.to(device)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-SAM2_CONFIGS = {"tiny": ("sam2.1_hiera_tiny.pt", "configs/sam2.1/sam2.1_hiera_t.yaml"),
-                "small": ("sam2.1_hiera_small.pt", "configs/sam2.1/sam2.1_hiera_s.yaml"),
-                "base_plus": ("sam2.1_hiera_base_plus.pt", "configs/sam2.1/sam2.1_hiera_b+.yaml"),
-                "large": ("sam2.1_hiera_large.pt", "configs/sam2.1/sam2.1_hiera_l.yaml")}
-
-
-def load_sam2(path: Path, device, dtype, *, size: str = "tiny", overrides: tuple[str, ...] = ()):
-    """SAM2.1 video predictor from a snapshot holding the official checkpoint file."""
-    from sam2.build_sam import build_sam2_video_predictor
-
-    checkpoint, config = SAM2_CONFIGS[size]
-    predictor = build_sam2_video_predictor(config, ckpt_path=str(Path(path) / checkpoint), device=str(device),
-                                           mode="eval", hydra_overrides_extra=list(overrides))
-    if str(device).startswith("cpu"):
-        # SAM2 stores its memory bank in bfloat16, which assumes CUDA autocast; without it (CPU) the memory
-        # attention would mix bf16 inputs with fp32 weights. Feed it float32.
-        predictor.memory_attention.register_forward_pre_hook(_inputs_to_float32, with_kwargs=True)
-    return predictor
-
-
-def _inputs_to_float32(module, args, kwargs):
-    import torch
-
-    def cast(value):
-        return value.float() if isinstance(value, torch.Tensor) and value.dtype == torch.bfloat16 else value
-
-    return tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
-
-
-def default_specs() -> list[ModelSpec]:
-    # Revisions: None follows the repo's main branch; set EDITHUB_REVISION_<NAME> (e.g. EDITHUB_REVISION_VACE_1_3B)
-    # to a commit id to pin a deployment.
-    def revision(name):
-        return os.environ.get("EDITHUB_REVISION_" + name.upper().replace("-", "_").replace(".", "_")) or None
-
-    specs = [
-        ModelSpec("vace-1.3b", "Wan-AI/Wan2.1-VACE-1.3B-diffusers", load_vace, revision("vace-1.3b"),
-                  approx_bytes=17 * 2**30, description="Wan2.1-VACE 1.3B: inpaint / outpaint / reference video"),
-        ModelSpec("vace-14b", "Wan-AI/Wan2.1-VACE-14B-diffusers", load_vace, revision("vace-14b"),
-                  approx_bytes=40 * 2**30, description="Wan2.1-VACE 14B: better, needs a large GPU"),
-    ]
-    for size, (checkpoint, _) in SAM2_CONFIGS.items():
-        name = f"sam2.1-{size.replace('_', '-')}"
-        specs.append(ModelSpec(name, f"facebook/sam2.1-hiera-{size.replace('_', '-')}",
-                               functools.partial(load_sam2, size=size), revision(name),
-                               approx_bytes=1 * 2**30, allow_patterns=(checkpoint, "*.json", "*.md"),
-                               description=f"SAM2.1 hiera {size} video predictor"))
-    return specs
-
-
 @functools.cache
 def default_registry() -> ModelRegistry:
     """The process-wide registry the editors use (built on first use, never at import)."""
+    from ..models import default_specs   # the catalogue imports this module: resolve it only when first used
+
     budget = os.environ.get("EDITHUB_MODEL_BUDGET_GB")
     return ModelRegistry(default_specs(), memory_budget=int(float(budget) * 2**30) if budget else None)
+
+
+# The catalogue used to live here; old imports (`from editors.core.registry import default_specs`) keep working.
+_MOVED_TO_MODELS = ("default_specs", "load_vace", "load_sam2", "SAM2_MODELS")
+
+
+def __getattr__(name):
+    if name in _MOVED_TO_MODELS:
+        from .. import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,8 +28,9 @@ def segment_video(frames: np.ndarray, prompts: list[Prompt], *, model: str = DEF
 
     count = len(frames)
     validate(prompts, *frames.shape[:3])
-    predictor = (registry or default_registry()).get(model)
-    with tempfile.TemporaryDirectory(prefix="edithub-sam2-") as folder, torch.inference_mode():
+    # use(): one call at a time on the shared predictor, and it is not evicted while tracking
+    with (registry or default_registry()).use(model) as predictor, \
+            tempfile.TemporaryDirectory(prefix="edithub-sam2-") as folder, torch.inference_mode():
         _write_jpeg_folder(frames, Path(folder))
         # Frames and state stay in CPU memory: long clips fit, at a small cost in speed on a GPU.
         state = predictor.init_state(folder, offload_video_to_cpu=True, offload_state_to_cpu=True)

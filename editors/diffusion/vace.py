@@ -74,16 +74,20 @@ def generate(frames: np.ndarray, mask: np.ndarray, *, max_area: int = 832 * 480,
     """
     import torch
 
-    area = max_area
-    for attempt in range(3):
-        try:
-            return _generate(frames, mask, max_area=area, progress=progress, **options)
-        except torch.OutOfMemoryError:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            area //= 2
-            if progress and attempt < 2:
-                progress(0.0, f"out of GPU memory: retrying at {area // 1000}k pixels a frame")
+    registry = options.pop("registry", None) or default_registry()
+    # use(): one call at a time on the shared pipeline (concurrent calls corrupt each other's state), retries
+    # included, and it is not evicted meanwhile; _generate's get() then returns this very pipeline.
+    with registry.use(options.get("model", DEFAULT_MODEL)):
+        area = max_area
+        for attempt in range(3):
+            try:
+                return _generate(frames, mask, max_area=area, progress=progress, registry=registry, **options)
+            except torch.OutOfMemoryError:
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                area //= 2
+                if progress and attempt < 2:
+                    progress(0.0, f"out of GPU memory: retrying at {area // 1000}k pixels a frame")
     raise UserError("The GPU ran out of memory even at a reduced size: try a shorter clip, fewer frames per "
                     "window, or the classic engine.")
 
