@@ -98,7 +98,7 @@ def render(hub) -> None:
 
     if hub.objects is not None:
         def offer(state):
-            ids = (state or {}).get("ids", [])
+            ids = state.ids if state else []
             return gr.update(choices=ids, value=ids, visible=bool(ids))
 
         hub.objects.change(offer, hub.objects, objects, api_visibility="undocumented")

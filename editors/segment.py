@@ -17,6 +17,7 @@ from .core.dispatch import load_engine
 from .core.engines import choose_engine
 from .core.errors import UserError
 from .core.prompts import NEGATIVE, POSITIVE, Prompt, merge, parse_box, parse_points, prompts_from_json, validate
+from .core.tracks import Tracks
 
 NAME = "segment"
 TITLE = "Segment"
@@ -51,48 +52,6 @@ def preview(frame: np.ndarray, prompt: Prompt, *, engine: str = "auto", model: s
     validate([Prompt(0, prompt.object_id, prompt.points, prompt.box, prompt.mask)], 1, *frame.shape[:2])
     chosen, _ = choose_engine(engine, [model], registry)
     return load_engine(PREVIEWS, chosen)(frame, prompt, model=model, registry=registry)
-
-
-def save_masks(objects: dict[int, np.ndarray], clip: Clip, folder: Path) -> list[str]:
-    """Downloads: a PNG zip (object_N/00000.png, 0/255) and a mask video per object."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = []
-    archive_path = folder / "masks.zip"
-    with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for object_id, masks in sorted(objects.items()):
-            for t, m in enumerate(masks):
-                archive.writestr(f"object_{object_id}/{t:05d}.png", _mask_png(m))
-    files.append(str(archive_path))
-    for object_id, masks in sorted(objects.items()):
-        files.append(str(write_clip(mask_clip(masks, clip), folder / f"mask_object_{object_id}.mp4")))
-    return files
-
-
-def _mask_png(mask: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def write_masks(masks: np.ndarray, clip: Clip, target: str, frame_names: list[str] | None = None) -> Path:
-    """A mask video, or (target ending in /) a folder of 0/255 greyscale PNGs named like the input frames."""
-    if not target.endswith("/"):
-        return write_clip(mask_clip(masks, clip), target)
-    folder = Path(target)
-    folder.mkdir(parents=True, exist_ok=True)
-    names = frame_names or [f"{t:05d}" for t in range(len(masks))]
-    for name, mask in zip(names, masks):
-        (folder / f"{name}.png").write_bytes(_mask_png(mask))
-    return folder
-
-
-def mask_clip(masks: np.ndarray, clip: Clip) -> Clip:
-    """A 0/255 mask video with the clip's fps (no audio)."""
-    return Clip(np.repeat(masks[..., None].astype(np.uint8) * 255, 3, axis=3), clip.fps, name=clip.name)
 
 
 # ---- UI ---------------------------------------------------------------------------------------------------
@@ -209,18 +168,18 @@ def render(hub) -> None:
                       progress=ui.progress_callback(progress))
         ui.notify(out.notice)
         result, files = _finish(clip, out)
-        return result, files, _session_state(out.objects, video), f"Tracked {len(out.objects)} object(s) " \
+        return result, files, _session_state(clip, out.objects, video), f"Tracked {len(out.objects)} object(s) " \
             f"with the {out.engine} engine; the Remove tab can use them now."
 
     def _finish(clip, out):
         folder = ui.output_dir()
         overlay = clip.with_frames(M.overlay_objects(clip.frames, out.objects))
-        return ui.save_video(overlay, folder, f"{clip.name or 'clip'}_masks"), save_masks(out.objects, clip, folder)
+        return ui.save_video(overlay, folder, f"{clip.name or 'clip'}_masks"), M.save_masks(out.objects, clip, folder)
 
-    def _session_state(objects, video_value):
-        folder = ui.output_dir()
-        return {"video": ui._path_of(video_value), "objects": str(M.save_objects(folder / "objects.npz", objects)),
-                "ids": sorted(objects)}
+    def _session_state(clip, objects, video_value):
+        tracks = Tracks.from_masks(clip.frames, objects)
+        return ui.SessionObjects(ui._path_of(video_value), str(tracks.save(ui.output_dir() / "tracks.npz")),
+                                 tracks.ids)
 
     video.change(on_upload, video, [image, editor, frame_index, clicks, status], api_visibility="undocumented")
     frame_index.release(show_frame, [video, frame_index, clicks], [image, editor, frame_index],
@@ -245,18 +204,12 @@ def _save_drawn_mask(mask: np.ndarray) -> str:
     from .core import ui
 
     path = ui.output_dir() / "drawn.png"
-    from PIL import Image
-
-    Image.fromarray(mask.astype(np.uint8) * 255).save(path)
+    path.write_bytes(M.mask_png(mask))
     return str(path)
 
 
 def _prompt_from_dict(item: dict) -> Prompt:
-    mask = None
-    if item.get("mask"):
-        from PIL import Image
-
-        mask = np.asarray(Image.open(item["mask"])) > 127
+    mask = M.read_mask_image(Path(item["mask"])) if item.get("mask") else None
     return Prompt(int(item["frame"]), int(item["object_id"]), [tuple(p) for p in item.get("points", [])],
                   tuple(item["box"]) if item.get("box") else None, mask)
 
@@ -328,7 +281,7 @@ def main_cli(args) -> int:
             else:
                 path = Path(output)
                 target = str(path.with_name(f"{path.stem}_object{object_id}{path.suffix}"))
-        written = write_masks(masks, clip, target, names)
+        written = M.write_masks(masks, clip, target, names)
         if not args.quiet:
             print(written)
     return 0

@@ -96,11 +96,26 @@ def test_band_is_sized_to_the_object():
     assert M.object_band_radius(small) < M.object_band_radius(large)
 
 
-def test_overlay_tints_only_the_object_and_objects_round_trip(tmp_path):
+def test_overlay_tints_only_the_object():
     frames = np.full((3, 20, 30, 3), 100, np.uint8)
     masks = square()
     shown = M.overlay(frames, masks)
     assert np.array_equal(shown[~masks], frames[~masks]) and not np.array_equal(shown[masks], frames[masks])
-    objects = {1: masks, 4: M.dilate(masks, 1)}
-    loaded = M.load_objects(M.save_objects(tmp_path / "o.npz", objects))
-    assert sorted(loaded) == [1, 4] and all(np.array_equal(loaded[i], objects[i]) for i in objects)
+
+
+def test_one_binarisation_for_every_mask_form(tmp_path):
+    """A soft grey mask means the same as a file in L mode, RGB, RGBA or an array: half the range, not > 0."""
+    soft = np.zeros((20, 30), np.uint8)
+    soft[5:15, 5:15] = 200                 # the object
+    soft[:, 20:] = 40                      # a faint haze that is not the object
+    expected = soft > 127
+    Image.fromarray(soft, "L").save(tmp_path / "grey.png")
+    Image.fromarray(np.dstack([soft] * 3)).save(tmp_path / "rgb.png")
+    Image.fromarray(soft, "L").save(tmp_path / "grey.jpg", quality=100)
+    for name in ("grey.png", "rgb.png", "grey.jpg"):
+        assert np.array_equal(M.load_masks(tmp_path / name, 1, 20, 30)[0], expected), name
+    assert np.array_equal(M.load_masks(soft, 1, 20, 30)[0], expected)
+    labels = np.zeros((20, 30), np.uint8)
+    labels[2:6, 2:6] = 3                   # a DAVIS-style label image: any non-zero label is the object
+    Image.fromarray(labels, "L").save(tmp_path / "labels.png")
+    assert M.load_masks(tmp_path / "labels.png", 1, 20, 30)[0].sum() == 16

@@ -5,6 +5,7 @@ The trimask and the layer codes built from masks live in core/trimask.py.
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import cv2
@@ -24,9 +25,13 @@ def _resize_masks(masks: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def binarize(image: np.ndarray) -> np.ndarray:
-    """Any mask image (grey, RGB, RGBA, 0/1 or 0/255) -> (H, W) bool; alpha wins when present."""
+def binarize(image: np.ndarray, labels: bool = False) -> np.ndarray:
+    """Any mask image -> (H, W) bool, one rule for every form (file, video frame, drawing, array):
+    alpha wins when it is not all opaque; colour takes its brightest channel; 0/1 masks and (labels=True, for
+    lossless single-channel files) label images with values up to 31 (DAVIS palettes) count every non-zero
+    value; anything else is thresholded at half its range (a soft grey mask is not 100 % object)."""
     image = np.asarray(image)
+    single = image.ndim == 2
     if image.ndim == 3:
         if image.shape[2] == 4 and image[..., 3].min() < 255:
             image = image[..., 3]
@@ -34,8 +39,13 @@ def binarize(image: np.ndarray) -> np.ndarray:
             image = image[..., :3].max(axis=2)
     if image.dtype == bool:
         return image
-    threshold = 0.5 if image.dtype.kind == "f" and image.max() <= 1.0 else 127
-    return image > threshold
+    if image.dtype.kind == "f":
+        image = np.nan_to_num(image, nan=0.0)
+        return image > (0.5 if image.max(initial=0) <= 1.0 else 127.5)
+    peak = int(image.max(initial=0))
+    if peak <= 1 or (labels and single and peak <= 31):
+        return image > 0
+    return image > (32767 if peak > 255 else 127)
 
 
 def load_masks(source, num_frames: int, height: int, width: int) -> np.ndarray:
@@ -51,13 +61,12 @@ def load_masks(source, num_frames: int, height: int, width: int) -> np.ndarray:
         if not path.exists():
             raise UserError(f"Mask {path.name!r} does not exist.")
         if path.is_dir() or path.suffix.lower() in MASK_SUFFIXES:
-            from .clip import list_frame_files, read_image
+            from .clip import list_frame_files
 
             files = list_frame_files(path) if path.is_dir() else [path]
             if not files:
                 raise UserError(f"Mask folder {path.name!r} holds no PNG/JPG images.")
-            masks = np.stack([binarize(read_image(f)) if f.suffix.lower() != ".png" else _read_png_mask(f)
-                              for f in files])
+            masks = np.stack([read_mask_image(f) for f in files])
         else:
             from .clip import read_clip
 
@@ -71,17 +80,72 @@ def load_masks(source, num_frames: int, height: int, width: int) -> np.ndarray:
     return _resize_masks(masks, height, width)
 
 
-def _read_png_mask(path: Path) -> np.ndarray:
-    # PNG masks are often palette/label images (DAVIS): any non-zero label is the object.
-    from PIL import Image
+def read_mask_image(path: Path) -> np.ndarray:
+    """One mask image file -> (H, W) bool (binarize; palette PNGs are label images: any non-zero label)."""
+    from PIL import Image, ImageOps
 
     try:
         with Image.open(path) as image:
-            if image.mode in ("P", "L", "I", "I;16", "1"):
+            image = ImageOps.exif_transpose(image)
+            if image.mode == "P" and "transparency" not in image.info:
                 return np.asarray(image) > 0
+            lossless = path.suffix.lower() in (".png", ".bmp", ".webp", ".tif", ".tiff")
+            if image.mode in ("1", "L", "I", "I;16", "I;16B", "F"):
+                return binarize(np.asarray(image), labels=lossless)
             return binarize(np.asarray(image.convert("RGBA")))
-    except OSError as exc:
-        raise UserError(f"Mask {path.name!r} is not a readable image ({exc}).") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise UserError(f"Mask {path.name!r} is not a readable image ({type(exc).__name__}).") from None
+
+
+# ------------------------------------------------------------------------------------------ mask files out
+def save_masks(objects: dict[int, np.ndarray], clip, folder: Path) -> list[str]:
+    """Downloads: a PNG zip (object_N/00000.png, 0/255) and a mask video per object."""
+    from .clip import write_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    archive_path = folder / "masks.zip"
+    with zipfile.ZipFile(archive_path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for object_id, masks in sorted(objects.items()):
+            for t, m in enumerate(masks):
+                archive.writestr(f"object_{object_id}/{t:05d}.png", mask_png(m))
+    files.append(str(archive_path))
+    for object_id, masks in sorted(objects.items()):
+        files.append(str(write_clip(mask_clip(masks, clip), folder / f"mask_object_{object_id}.mp4")))
+    return files
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """One (H, W) bool mask as a 0/255 greyscale PNG."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_masks(masks: np.ndarray, clip, target: str, frame_names: list[str] | None = None) -> Path:
+    """A mask video, or (target ending in /) a folder of 0/255 greyscale PNGs named like the input frames."""
+    from .clip import write_clip
+
+    if not target.endswith("/"):
+        return write_clip(mask_clip(masks, clip), target)
+    folder = Path(target)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = frame_names or [f"{t:05d}" for t in range(len(masks))]
+    for name, mask in zip(names, masks):
+        (folder / f"{name}.png").write_bytes(mask_png(mask))
+    return folder
+
+
+def mask_clip(masks: np.ndarray, clip):
+    """A 0/255 mask video with the clip's fps (no audio)."""
+    from .clip import Clip
+
+    return Clip(np.repeat(masks[..., None].astype(np.uint8) * 255, 3, axis=3), clip.fps, name=clip.name)
+
 
 
 def _per_frame(masks: np.ndarray, fn) -> np.ndarray:
@@ -200,23 +264,3 @@ def overlay_objects(frames: np.ndarray, objects: dict[int, np.ndarray], alpha: f
     for obj_id, masks in sorted(objects.items()):
         out = overlay(out, masks, OBJECT_COLOURS[(obj_id - 1) % len(OBJECT_COLOURS)], alpha)
     return out
-
-
-def save_objects(path, objects: dict[int, np.ndarray]) -> Path:
-    """Per-object masks {id: (T,H,W) bool} -> one compressed .npz (bit-packed), for sessions and hand-offs."""
-    path = Path(path)
-    ids = sorted(objects)
-    if not ids:
-        raise UserError("There are no object masks to save.")
-    shape = objects[ids[0]].shape
-    packed = np.stack([np.packbits(objects[i].astype(bool), axis=None) for i in ids])
-    np.savez_compressed(path, ids=np.array(ids), shape=np.array(shape), packed=packed)
-    return path
-
-
-def load_objects(path) -> dict[int, np.ndarray]:
-    with np.load(path) as data:
-        shape = tuple(int(s) for s in data["shape"])
-        count = int(np.prod(shape))
-        return {int(i): np.unpackbits(p, count=count).astype(bool).reshape(shape)
-                for i, p in zip(data["ids"], data["packed"])}

@@ -17,7 +17,8 @@ import numpy as np
 
 from .clip import Clip, ClipLimits, read_clip, write_clip
 from .errors import UserError
-from .masks import load_masks, load_objects
+from .masks import load_masks
+from .tracks import Tracks
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,24 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @dataclass
-class Hub:
-    """What tabs share within one browser session (gr.State values hold paths, never frames or models).
+class SessionObjects:
+    """What the Segment tab hands to the other tabs: the clip's file and its tracked objects' file (core.tracks).
+    Paths only: frames and models never live in session state."""
+    video: str
+    tracks: str
+    ids: list[int]
 
-    objects: {"video": str, "objects": str (npz of per-object masks), "ids": [int]} or None
-    """
+    def load(self, clip: Clip) -> Tracks | None:
+        """The tracked objects, if they belong to this clip (same content), else None."""
+        if not Path(self.tracks).exists():
+            return None
+        tracks = Tracks.load(self.tracks)
+        return tracks if tracks.belongs_to(clip.frames) else None
+
+
+@dataclass
+class Hub:
+    """What tabs share within one browser session: `objects` is a gr.State holding a SessionObjects or None."""
     objects: Any = None          # gr.State
 
 
@@ -122,13 +136,10 @@ def load_mask_files(files, clip: Clip) -> list[np.ndarray]:
     return objects
 
 
-def session_objects(state, clip: Clip) -> dict[int, np.ndarray]:
-    """Masks made in the Segment tab for this clip's size, or {}."""
-    if not state or not state.get("objects") or not Path(state["objects"]).exists():
-        return {}
-    objects = load_objects(state["objects"])
-    shape = (clip.num_frames, clip.height, clip.width)
-    return {i: m for i, m in objects.items() if m.shape == shape}
+def session_objects(state: SessionObjects | None, clip: Clip) -> dict[int, np.ndarray]:
+    """Masks made in the Segment tab for this very clip (same content), or {}."""
+    tracks = state.load(clip) if isinstance(state, SessionObjects) else None
+    return {i: obj.masks for i, obj in tracks.objects.items()} if tracks else {}
 
 
 def engine_input(editor: str, label="Engine"):
