@@ -97,8 +97,3 @@ def prompts_from_json(text: str) -> list[Prompt]:
     except (ValueError, TypeError, KeyError, AttributeError):
         raise UserError('Prompts must be JSON like [{"frame": 0, "object_id": 1, "points": [[x, y, 1]], '
                         '"box": [x0, y0, x1, y1]}].') from None
-
-
-def prompts_to_json(prompts: list[Prompt]) -> str:
-    return json.dumps([{"frame": p.frame, "object_id": p.object_id, "points": [list(pt) for pt in p.points],
-                        **({"box": list(p.box)} if p.box is not None else {})} for p in prompts])

@@ -1,0 +1,75 @@
+"""The checks every editor gets for free (test_editor_contract.py runs them for each name in editors.EDITORS).
+
+An editor takes part by adding a recipe here: how to call its CLI verb on the small shared clip. Recipes are
+functions (folder, clip path) -> Recipe; the folder holds the clip and whatever inputs the recipe writes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+WIDTH, HEIGHT, FRAMES, FPS = 96, 64, 18, Fraction(30000, 1001)
+
+
+@dataclass
+class Recipe:
+    args: list[str]                           # the verb's arguments besides --input / --output / --engine
+    size: tuple[int, int] = (WIDTH, HEIGHT)   # (width, height) the output must have
+    mask_output: bool = False                 # the output is a mask video (no audio to keep)
+    extra_outputs: list[str] = field(default_factory=list)   # files the verb writes besides --output
+
+
+def make_clip(path: Path, frames: int = FRAMES, fps: Fraction = FPS) -> Path:
+    """A textured pan with a red square moving over it, H.264 at 29.97 fps with an AAC tone."""
+    rng = np.random.default_rng(3)
+    base = rng.integers(40, 215, (HEIGHT, WIDTH + 2 * frames, 3), np.uint8)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        audio = container.add_stream("aac", rate=48000)
+        for i in range(frames):
+            image = base[:, 2 * i:2 * i + WIDTH].copy()
+            image[20:40, 30 + i:50 + i] = (230, 30, 30)
+            for packet in video.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        samples = int(48000 * frames / float(fps))
+        tone = (0.2 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 48000)).astype(np.float32)
+        for start in range(0, samples, 1024):
+            chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 48000, start
+            for packet in audio.encode(chunk):
+                container.mux(packet)
+        for stream in (video, audio):
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
+
+
+def square_masks(folder: Path, frames: int = FRAMES) -> Path:
+    """The moving square's masks as a folder of PNGs (a little larger than the square)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(frames):
+        mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+        mask[18:42, 28 + i:52 + i] = 255
+        Image.fromarray(mask).save(folder / f"{i:05d}.png")
+    return folder
+
+
+def segment_recipe(folder: Path, clip: Path) -> Recipe:
+    return Recipe(["--box", "29,19,51,41"], mask_output=True)
+
+
+def remove_recipe(folder: Path, clip: Path) -> Recipe:
+    return Recipe(["--mask", str(square_masks(folder / "masks"))])
+
+
+def outpaint_recipe(folder: Path, clip: Path) -> Recipe:
+    return Recipe(["--left", "16", "--right", "16"], size=(WIDTH + 32, HEIGHT))
+
+
+RECIPES = {"segment": segment_recipe, "remove": remove_recipe, "outpaint": outpaint_recipe}
