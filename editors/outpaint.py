@@ -72,20 +72,24 @@ def canvas_preview(frame: np.ndarray, canvas) -> np.ndarray:
 def render(hub) -> None:
     import gradio as gr
 
-    from .core import ui
+    from .core import session, ui
 
-    with gr.Row():
-        with gr.Column():
+    ui.step_guide(["Upload a clip (or take the one from the Segment tab).",
+                   "Say the new size: an aspect ratio, width × height, or pixels per side; check the preview.",
+                   "Press Outpaint: the original pixels stay exactly as they are."])
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=320):
             video = gr.Video(label="Video", sources=["upload"], elem_id="outpaint-video")
+            examples = gr.Column()
             how = gr.Radio(["aspect ratio", "width × height", "pixels per side"], value="aspect ratio",
                            label="New size by")
-            with gr.Row():
+            with gr.Row() as by_ratio:
                 ratio = gr.Dropdown(RATIO_PRESETS + ["custom"], value="9:16", label="Aspect ratio")
                 custom_ratio = gr.Textbox("2:3", label="Custom ratio (w:h)")
-            with gr.Row():
+            with gr.Row(visible=False) as by_size:
                 width = gr.Number(0, precision=0, label="Width")
                 height = gr.Number(0, precision=0, label="Height")
-            with gr.Row():
+            with gr.Row(visible=False) as by_sides:
                 left = gr.Number(0, precision=0, label="Left px")
                 right = gr.Number(0, precision=0, label="Right px")
                 top = gr.Number(0, precision=0, label="Top px")
@@ -93,14 +97,20 @@ def render(hub) -> None:
             anchor = gr.Dropdown(["center", "left", "right", "top", "bottom", "top-left", "top-right",
                                   "bottom-left", "bottom-right"], value="center", label="Where the original sits")
             preview = gr.Image(label="Canvas preview", interactive=False, type="numpy")
+            info = gr.Markdown()
             engine = ui.engine_input(NAME)
             steps, guidance, seed, prompt = ui.diffusion_settings("describe the scene")
-            button = gr.Button("Outpaint", variant="primary", elem_id="outpaint-run")
-        with gr.Column():
+            button, cancel = ui.run_buttons("Outpaint", NAME)
+        with gr.Column(min_width=320):
             result = gr.Video(label="Result", elem_id="outpaint-result")
-            compare = gr.ImageSlider(label="Before / after (middle frame)", type="numpy")
-            info = gr.Markdown()
+            compare = gr.Video(label="Before | after", elem_id="outpaint-compare")
+    session.follow(hub, video)
 
+    def show_mode(mode):
+        return (gr.update(visible=mode == "aspect ratio"), gr.update(visible=mode == "width × height"),
+                gr.update(visible=mode == "pixels per side"), gr.update(visible=mode != "pixels per side"))
+
+    how.change(show_mode, how, [by_ratio, by_size, by_sides, anchor], api_visibility="undocumented")
     size_inputs = [ratio, custom_ratio, width, height, left, right, top, bottom, how]
 
     def show_canvas(video_value, *values):
@@ -122,11 +132,9 @@ def render(hub) -> None:
         clip = ui.load_video(video)
         out = run(clip, **size, anchor=anchor, engine=engine, steps=int(steps), guidance=float(guidance),
                   seed=int(seed or 0), prompt=prompt or "", progress=ui.progress_callback(progress))
-        ui.notify(out.notice)
         folder = ui.output_dir()
-        middle = clip.num_frames // 2
         return (ui.save_video(out.clip, folder, f"{clip.name or 'clip'}_{out.canvas.width}x{out.canvas.height}"),
-                (canvas_preview(clip.frames[middle], out.canvas), out.clip.frames[middle]))
+                ui.side_by_side(clip, out.clip, folder))
 
     @ui.user_errors
     def handle(video, ratio, width, height, left, right, top, bottom, anchor, engine, steps, guidance, seed, prompt,
@@ -140,20 +148,25 @@ def render(hub) -> None:
                     "bottom": int(bottom or 0)}
         return outpaint_and_save(video, size, anchor, engine, steps, guidance, seed, prompt, progress)
 
-    @ui.user_errors
+    @ui.keep_on_error(2)
     def handle_ui(video, ratio, custom_ratio, width, height, left, right, top, bottom, how, anchor, engine, steps,
                   guidance, seed, prompt, progress=gr.Progress()):
         size = _size_arguments(ratio, custom_ratio, width, height, left, right, top, bottom, how)
         return outpaint_and_save(video, size, anchor, engine, steps, guidance, seed, prompt, progress)
 
     settings = [anchor, engine, steps, guidance, seed, prompt]
-    button.click(handle_ui, [video] + size_inputs + settings, [result, compare], api_visibility="undocumented",
-                 concurrency_limit=1)
+    running = button.click(ui.announce_engine([DIFFUSION_MODEL]), engine, None, api_visibility="undocumented",
+                           queue=False).then(handle_ui, [video] + size_inputs + settings, [result, compare],
+                                             api_visibility="undocumented", **ui.GPU_QUEUE)
+    cancel.click(None, None, None, cancels=[running])
     api_ratio = gr.Textbox(visible=False)
     gr.Button(visible=False).click(handle, [video, api_ratio, width, height, left, right, top, bottom] + settings,
-                                   [result, compare], api_name=NAME, concurrency_limit=1)
-    gr.Examples([[str(ui.EXAMPLES / "tennis.mp4")], [str(ui.EXAMPLES / "schoolgirls.mp4")]], [video],
-                label="Examples")
+                                   [result, compare], api_name=NAME, **ui.GPU_QUEUE)
+    with examples:
+        gr.Examples([[str(ui.EXAMPLES / "tennis.mp4"), "9:16"], [str(ui.EXAMPLES / "schoolgirls.mp4"), "1:1"]],
+                    [video, ratio], [result, compare], cache_examples=True, cache_mode="lazy", label="Examples: click one",
+                    fn=lambda video, ratio: handle(video, ratio, 0, 0, 0, 0, 0, 0, "center", "classic", 25, 5.0, 0,
+                                                   ""))
 
 
 # ---- CLI --------------------------------------------------------------------------------------------------

@@ -69,68 +69,99 @@ def run(clip: Clip, remove: list[np.ndarray], keep: list[np.ndarray] = (), *, ef
 def render(hub) -> None:
     import gradio as gr
 
-    from .core import ui
+    from .core import session, ui
 
-    with gr.Row():
-        with gr.Column():
+    ui.step_guide(["Upload a clip, or take the one from the Segment tab (its objects come with it).",
+                   "Tick the objects to remove (the others stay exactly as they are), or upload their masks.",
+                   "Press Remove: the result, a before | after video, the clean background and RGBA layers."])
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=320):
             video = gr.Video(label="Video", sources=["upload"], elem_id="remove-video")
-            mask_files = gr.File(label="Object masks: one file per object (mask video, image or zip of frames)",
-                                 file_count="multiple", file_types=["video", "image", ".zip"], elem_id="remove-masks")
+            examples = gr.Column()
+            chips = gr.HTML()
             objects = gr.CheckboxGroup([], label="Objects from the Segment tab to remove (the others are kept)",
-                                      visible=False)
+                                       visible=False, elem_id="remove-objects")
+            note = gr.Markdown()
+            mask_files = gr.File(label="Or object masks: one file per object (mask video, image or zip of frames)",
+                                 file_count="multiple", file_types=["video", "image", ".zip"], elem_id="remove-masks")
             effects = gr.Checkbox(True, label="Also remove the object's shadow / reflection")
-            band = gr.Slider(0, 160, 0, step=1, label="Effect band in pixels (0 = sized to the object)")
-            want_layers = gr.Checkbox(False, label="Export RGBA layers (object + its effect)")
+            with gr.Accordion("Effects and layers", open=False):
+                band = gr.Slider(0, 160, 0, step=1, label="Effect band in pixels (0 = sized to the object)")
+                want_layers = gr.Checkbox(True, label="Export RGBA layers (object + its effect)")
+                layers_format = gr.Radio(list(ui.LAYER_FORMATS), value="PNG zip", label="Layer files")
             engine = ui.engine_input(NAME)
             steps, guidance, seed, prompt = ui.diffusion_settings("describe the background")
-            button = gr.Button("Remove", variant="primary", elem_id="remove-run")
-        with gr.Column():
+            button, cancel = ui.run_buttons("Remove", NAME)
+        with gr.Column(min_width=320):
             result = gr.Video(label="Result", elem_id="remove-result")
-            compare = gr.ImageSlider(label="Before / after (middle frame)", type="numpy")
+            compare = gr.Video(label="Before | after", elem_id="remove-compare")
             background = gr.Video(label="Clean background")
-            layer_files = gr.File(label="Layers (RGBA PNG zip per object)", file_count="multiple")
+            layer_preview = gr.Image(label="Layer preview (middle frame, first object)", type="numpy",
+                                     interactive=False)
+            layer_files = gr.File(label="Layers (RGBA per object)", file_count="multiple")
+    effects.change(lambda on: gr.update(value=on), effects, want_layers, api_visibility="undocumented")
+    session.follow(hub, video, objects, chips, note)
+    state = hub.objects if hub.objects is not None else gr.State(None)
 
-    examples = ui.EXAMPLES
-    gr.Examples([[str(examples / "tennis.mp4"), [str(examples / "tennis_mask.mp4")]],
-                 [str(examples / "schoolgirls.mp4"), [str(examples / "schoolgirls_girl.mp4")]],
-                 [str(examples / "dogs-jump.mp4"), [str(examples / "dogs-jump_dog.mp4")]]],
-                [video, mask_files], label="Examples (a clip and the mask of the object to remove)")
-
-    if hub.objects is not None:
-        def offer(state):
-            ids = state.ids if state else []
-            return gr.update(choices=ids, value=ids, visible=bool(ids))
-
-        hub.objects.change(offer, hub.objects, objects, api_visibility="undocumented")
-
-    @ui.user_errors
-    def handle(video, masks, effects, band, engine, steps, guidance, seed, prompt, layers, objects, state,
-               progress=gr.Progress()):
+    def remove_and_save(video, masks, effects, band, engine, steps, guidance, seed, prompt, layers, chosen, state,
+                        layers_format, progress):
         clip = ui.load_video(video)
         remove = ui.load_mask_files(masks, clip)
         keep = []
         if not remove:
-            objects_here = ui.session_objects(state, clip)
-            if not objects_here:
+            picked, others = session.choose_objects(state, clip, chosen)
+            if not picked:
                 raise UserError("Add a mask: upload one, or make one in the Segment tab for this video.")
-            chosen = set(int(i) for i in (objects or objects_here))
-            remove = [m for i, m in objects_here.items() if i in chosen]
-            keep = [m for i, m in objects_here.items() if i not in chosen]
+            remove, keep = list(picked.values()), list(others.values())
         out = run(clip, remove, keep, effects=bool(effects), band=int(band or 0) or None, engine=engine,
                   layers=bool(layers), steps=int(steps), guidance=float(guidance), seed=int(seed or 0),
                   prompt=prompt or "", progress=ui.progress_callback(progress))
-        ui.notify(out.notice)
         folder = ui.output_dir()
-        layer_paths = [str(write_rgba(layer, clip.fps, folder / f"layer_{i + 1}.zip"))
+        suffix = ui.LAYER_FORMATS.get(layers_format, layers_format if str(layers_format).startswith(".") else ".zip")
+        layer_paths = [str(write_rgba(layer, clip.fps, folder / f"layer_{i + 1}{suffix}"))
                        for i, layer in enumerate(out.layers)]
+        preview = ui.checkerboard_preview(out.layers[0][clip.num_frames // 2]) if out.layers else None
         return (ui.save_video(out.clip, folder, f"{clip.name or 'clip'}_removed"),
-                ui.before_after(clip.frames, out.clip.frames),
-                ui.save_video(out.background, folder, "background"), layer_paths or None)
+                ui.side_by_side(clip, out.clip, folder), ui.save_video(out.background, folder, "background"),
+                layer_paths or None, preview)
 
-    button.click(handle, [video, mask_files, effects, band, engine, steps, guidance, seed, prompt, want_layers,
-                          objects, hub.objects if hub.objects is not None else gr.State(None)],
-                 [result, compare, background, layer_files], api_name=NAME, concurrency_limit=1)
+    @ui.keep_on_error(5)
+    def handle_ui(video, masks, effects, band, engine, steps, guidance, seed, prompt, layers, chosen, state,
+                  layers_format, progress=gr.Progress()):
+        return remove_and_save(video, masks, effects, band, engine, steps, guidance, seed, prompt, layers, chosen,
+                               state, layers_format, progress)
+
+    @ui.user_errors
+    def handle(video, masks, effects, band, engine, steps, guidance, seed, prompt, layers, chosen, layers_format,
+               progress=gr.Progress()):
+        """API: the masks are uploaded files (one per object); layers_format ".zip", ".mov" or ".webm"."""
+        return remove_and_save(video, masks, effects, band, engine, steps, guidance, seed, prompt, layers, chosen,
+                               None, layers_format, progress)[:4]
+
+    settings = [effects, band, engine, steps, guidance, seed, prompt, want_layers, objects]
+    outputs = [result, compare, background, layer_files]
+    running = button.click(ui.announce_engine([DIFFUSION_MODEL]), engine, None, api_visibility="undocumented",
+                           queue=False).then(handle_ui, [video, mask_files] + settings + [state, layers_format],
+                                             outputs + [layer_preview], api_visibility="undocumented",
+                                             **ui.GPU_QUEUE)
+    cancel.click(None, None, None, cancels=[running])
+    api_format = gr.Textbox(".zip", visible=False)
+    gr.Button(visible=False).click(handle, [video, mask_files] + settings + [api_format], outputs, api_name=NAME,
+                                   **ui.GPU_QUEUE)
+    with examples:
+        gr.Examples([[str(ui.EXAMPLES / "tennis.mp4"), [str(ui.EXAMPLES / "tennis_mask.mp4")]],
+                     [str(ui.EXAMPLES / "schoolgirls.mp4"), [str(ui.EXAMPLES / "schoolgirls_girl.mp4")]],
+                     [str(ui.EXAMPLES / "dogs-jump.mp4"), [str(ui.EXAMPLES / "dogs-jump_dog.mp4")]]],
+                    [video, mask_files], outputs, fn=_example(handle), cache_examples=True, cache_mode="lazy",
+                    label="Examples (a clip and the mask of the object to remove): click one")
     return video
+
+
+def _example(handle):
+    """An example's result (cached on first use): the classic engine, effects and layers on."""
+    def example(video, masks):
+        return handle(video, masks, True, 0, "classic", 25, 5.0, 0, "", True, [], ".zip")
+    return example
 
 
 # ---- CLI --------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ first mask + optical-flow tracking both ways). The masks it makes are offered to
 """
 from __future__ import annotations
 
-import zipfile
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from .core.dispatch import load_engine
 from .core.engines import choose_engine
 from .core.errors import UserError
 from .core.prompts import NEGATIVE, POSITIVE, Prompt, merge, parse_box, parse_points, prompts_from_json, validate
-from .core.tracks import Tracks
+from .core.tracks import Tracks, clip_hash
 
 NAME = "segment"
 TITLE = "Segment"
@@ -37,12 +37,26 @@ class SegmentResult:
 
 
 def run(clip: Clip, prompts: list[Prompt], *, engine: str = "auto", grow: int = 0, shape: str = "mask",
-        model: str = SAM2_MODEL, registry=None, progress=None) -> SegmentResult:
-    """Track every prompted object through the clip, both directions from its prompted frames."""
+        start: int = 0, end: int | None = None, model: str = SAM2_MODEL, registry=None,
+        progress=None) -> SegmentResult:
+    """Track every prompted object through frames start..end (default: the whole clip), both directions from its
+    prompted frames; masks are empty outside that range."""
     validate(prompts, clip.num_frames, clip.height, clip.width)
+    end = clip.num_frames - 1 if end is None else int(end)
+    if not 0 <= int(start) <= end < clip.num_frames:
+        raise UserError(f"The tracking range {start}..{end} is not inside the clip's frames 0..{clip.num_frames - 1}.")
+    outside = sorted({p.frame for p in prompts if not start <= p.frame <= end})
+    if outside:
+        raise UserError(f"Frame {outside[0]} has clicks but lies outside the tracking range {start}..{end}.")
     chosen, notice = choose_engine(engine, [model], registry)
-    objects = load_engine(ENGINES, chosen)(clip.frames, prompts, model=model, registry=registry, progress=progress)
-    objects = {i: M.augment(m, grow, shape) for i, m in objects.items()}
+    span = [dataclasses.replace(p, frame=p.frame - start) for p in prompts]
+    tracked = load_engine(ENGINES, chosen)(clip.frames[start:end + 1], span, model=model, registry=registry,
+                                           progress=progress)
+    objects = {}
+    for i, masks in tracked.items():
+        full = np.zeros((clip.num_frames, clip.height, clip.width), bool)
+        full[start:end + 1] = M.augment(masks, grow, shape)
+        objects[i] = full
     return SegmentResult(objects, chosen, notice)
 
 
@@ -55,60 +69,87 @@ def preview(frame: np.ndarray, prompt: Prompt, *, engine: str = "auto", model: s
 
 
 # ---- UI ---------------------------------------------------------------------------------------------------
+# Each example: a clip and clicks on its first frame (the object to track).
+EXAMPLE_PROMPTS = {"tennis.mp4": [{"frame": 0, "object_id": 1, "box": [150, 40, 230, 200]}],
+                   "dogs-jump.mp4": [{"frame": 0, "object_id": 1, "points": [[250, 160, 1]]}],
+                   "bedroom.mp4": [{"frame": 0, "object_id": 1, "points": [[178, 95, 1], [176, 40, 1]]}]}
+
+
 def render(hub) -> None:
+    import json
+
     import gradio as gr
 
-    from .core import ui
+    from .core import session, ui
 
     clicks = gr.State([])          # [{"frame", "object_id", "points": [[x, y, label]], "box"}] — small
     corner = gr.State(None)        # first corner of a box being drawn
-    with gr.Row():
-        with gr.Column():
+    state = hub.objects if hub.objects is not None else gr.State(None)
+    ui.step_guide(["Upload a clip.", "Click the object on any frame (or draw a box, or paint it); a second object: "
+                   "change the object id.", "Press Track; scrub the frames to check, click again where it drifts, "
+                   "Track again.", "Open Remove, Outpaint, Replace or Edit: the clip and its objects are there."])
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=320):
             video = gr.Video(label="Video", sources=["upload"], elem_id="segment-video")
+            examples = gr.Column()
             frame_index = gr.Slider(0, 1, 0, step=1, label="Frame to click on", elem_id="segment-frame")
-            image = gr.Image(label="Click the object (overlay = current mask)", interactive=False, type="numpy",
+            image = gr.Image(label="Click the object (overlay = its mask)", interactive=False, type="numpy",
                              elem_id="segment-image")
             with gr.Row():
                 mode = gr.Radio(["object (+)", "background (−)", "box corners"], value="object (+)",
                                 label="A click adds", elem_id="segment-mode")
-                object_id = gr.Number(1, precision=0, minimum=1, label="Object id")
-                clear = gr.Button("Clear clicks")
+                object_id = gr.Number(1, precision=0, minimum=1, label="Object id", elem_id="segment-object")
+            chips = gr.HTML(elem_id="segment-objects")
+            with gr.Row():
+                clear = gr.Button("Clear this object's clicks", size="sm")
+                delete = gr.Button("Delete this object", size="sm", elem_id="segment-delete")
             with gr.Accordion("Draw or upload a mask instead", open=False):
                 editor = gr.ImageEditor(label="Paint the object on this frame", type="numpy",
                                         brush=gr.Brush(colors=["#ff3030"], color_mode="fixed"))
-                use_drawing = gr.Button("Use the drawing for this object")
+                use_drawing = gr.Button("Use the drawing for this object", elem_id="segment-use-drawing")
                 upload = gr.File(label="Mask video, image, or zip of frames (one object)",
                                  file_types=["video", "image", ".zip"])
-            with gr.Row():
-                grow = gr.Slider(-20, 40, 0, step=1, label="Grow (+) / shrink (−) px")
-                shape = gr.Radio(["mask", "hull", "box"], value="mask", label="Mask shape")
+            with gr.Accordion("Tracking range and mask shape", open=False):
+                with gr.Row():
+                    start = gr.Number(0, precision=0, minimum=0, label="Track from frame")
+                    end = gr.Number(-1, precision=0, label="to frame (-1 = the last)")
+                with gr.Row():
+                    grow = gr.Slider(-20, 40, 0, step=1, label="Grow (+) / shrink (−) px")
+                    shape = gr.Radio(["mask", "hull", "box"], value="mask", label="Mask shape")
             engine = ui.engine_input(NAME)
             prompts_json = gr.Textbox(label="Prompts (JSON)", visible=False)
-            button = gr.Button("Track", variant="primary", elem_id="segment-run")
-        with gr.Column():
+            button, cancel = ui.run_buttons("Track", NAME)
+            status = gr.Markdown(elem_id="segment-status")
+        with gr.Column(min_width=320):
             overlay_video = gr.Video(label="Tracked masks", elem_id="segment-result")
             downloads = gr.File(label="Masks: PNG zip and mask video per object", file_count="multiple")
-            status = gr.Markdown()
 
-    def show_frame(video_value, index, prompts):
+    def picture(clip, index, prompts, state, engine_name):
+        """Frame `index` with the tracked masks (after Track) and this frame's clicks and their previews."""
+        frame = session.overlay_tracked(clip.frames[index], state, index)
+        return _overlay_prompts(frame, clip.frames[index], index, prompts, engine_name)
+
+    @ui.keep_on_error(3)
+    def show_frame(video_value, index, prompts, state):
         if not video_value:
             return gr.update(), None, gr.update()
         clip = ui.cached_clip(video_value)
         index = int(min(max(index or 0, 0), clip.num_frames - 1))
-        frame = clip.frames[index]
-        return _overlay_prompts(frame, index, prompts, engine_name="classic"), frame, \
+        return picture(clip, index, prompts, state, "classic"), clip.frames[index], \
             gr.update(maximum=max(clip.num_frames - 1, 1))
 
-    @ui.user_errors
+    @ui.keep_on_error(6)
     def on_upload(video_value):
         if not video_value:
-            return gr.update(), None, gr.update(), [], ""
+            return gr.update(), None, gr.update(), [], "", gr.update()
         clip = ui.cached_clip(video_value)
+        fresh = session.SessionObjects(ui._path_of(video_value), clip_hash(clip.frames))
         return (clip.frames[0], clip.frames[0], gr.update(value=0, maximum=max(clip.num_frames - 1, 1)), [],
-                f"{clip.num_frames} frames, {clip.width}x{clip.height}, {float(clip.fps):.3g} fps")
+                f"{clip.num_frames} frames, {clip.width}x{clip.height}, {float(clip.fps):.3g} fps", fresh)
 
-    @ui.user_errors
-    def on_click(video_value, index, prompts, click_mode, obj, first_corner, engine_name, evt: gr.SelectData):
+    @ui.keep_on_error(4)
+    def on_click(video_value, index, prompts, click_mode, obj, first_corner, engine_name, state,
+                 evt: gr.SelectData):
         if not video_value:
             raise UserError("Upload a video first.")
         clip = ui.cached_clip(video_value)
@@ -128,14 +169,13 @@ def render(hub) -> None:
         else:
             entry["points"] = entry["points"] + [[x, y, POSITIVE if click_mode.startswith("object") else NEGATIVE]]
         try:
-            picture = _overlay_prompts(clip.frames[index], index, prompts, engine_name)
+            shown = picture(clip, index, prompts, state, engine_name)
         except UserError as exc:      # e.g. only background clicks so far: show them, say what is missing
-            picture = _overlay_prompts(clip.frames[index], index, prompts, None)
-            return picture, prompts, first_corner, str(exc)
-        return picture, prompts, first_corner, ""
+            return picture(clip, index, prompts, state, None), prompts, first_corner, str(exc)
+        return shown, prompts, first_corner, ""
 
-    @ui.user_errors
-    def on_drawing(video_value, index, drawing, obj, prompts):
+    @ui.keep_on_error(2)
+    def on_drawing(video_value, index, drawing, obj, prompts, state):
         if drawing is None or not video_value:
             raise UserError("Paint over the object first.")
         layers = [layer for layer in drawing.get("layers") or [] if layer is not None]
@@ -148,56 +188,90 @@ def render(hub) -> None:
         prompts.append({"frame": int(index), "object_id": int(obj), "points": [], "box": None,
                         "mask": _save_drawn_mask(painted)})
         clip = ui.cached_clip(video_value)
-        return _overlay_prompts(clip.frames[int(index)], int(index), prompts, "classic"), prompts
+        return picture(clip, int(index), prompts, state, "classic"), prompts
 
-    @ui.user_errors
-    def handle(video, prompts, engine, grow, shape, progress=gr.Progress()):
-        clip = ui.load_video(video)
-        out = run(clip, prompts_from_json(prompts), engine=engine, grow=int(grow), shape=shape,
-                  progress=ui.progress_callback(progress))
-        return _finish(clip, out)
+    @ui.keep_on_error(3)
+    def on_example_prompts(text, video_value, state):
+        prompts = json.loads(text) if text else []
+        if not prompts or not video_value:
+            return gr.update(), gr.update(), gr.update()
+        clip = ui.cached_clip(video_value)
+        return prompts, picture(clip, 0, prompts, state, "classic"), gr.update(value=0)
 
-    @ui.user_errors
-    def handle_ui(video, prompts, upload_file, engine, grow, shape, state, progress=gr.Progress()):
-        clip = ui.cached_clip(video) if video else ui.load_video(video)
+    def clear_object(prompts, obj):
+        return [p for p in prompts if p["object_id"] != int(obj)], None, ""
+
+    @ui.keep_on_error(4)
+    def delete_object(prompts, obj, state, video_value):
+        """Forget the object: its clicks and its tracked masks (the other objects stay)."""
+        prompts = [p for p in prompts if p["object_id"] != int(obj)]
+        if isinstance(state, session.SessionObjects) and state.tracks and int(obj) in state.ids:
+            tracks = session.load_tracks(state.tracks)
+            kept = Tracks(tracks.clip_hash, tracks.shape, {i: o for i, o in tracks.objects.items() if i != int(obj)})
+            path = str(kept.save(ui.output_dir() / "tracks.npz")) if kept.ids else None
+            state = state.with_tracks(kept if kept.ids else None, path)
+        return prompts, state, session.legend(state), f"Object {int(obj)} deleted."
+
+    def track_and_save(clip, prompts, upload_file, engine, grow, shape, start_frame, end_frame, progress):
+        end_frame = None if end_frame is None or int(end_frame) < 0 else int(end_frame)
         if upload_file:
             objects = {1: M.augment(ui.load_mask_files([upload_file], clip)[0], int(grow), shape)}
             out = SegmentResult(objects, "upload")
         else:
-            out = run(clip, [_prompt_from_dict(p) for p in prompts], engine=engine, grow=int(grow), shape=shape,
-                      progress=ui.progress_callback(progress))
-        ui.notify(out.notice)
-        result, files = _finish(clip, out)
-        return result, files, _session_state(clip, out.objects, video), f"Tracked {len(out.objects)} object(s) " \
-            f"with the {out.engine} engine; the Remove tab can use them now."
-
-    def _finish(clip, out):
+            out = run(clip, prompts, engine=engine, grow=int(grow), shape=shape, start=int(start_frame or 0),
+                      end=end_frame, progress=ui.progress_callback(progress))
         folder = ui.output_dir()
         overlay = clip.with_frames(M.overlay_objects(clip.frames, out.objects))
-        return ui.save_video(overlay, folder, f"{clip.name or 'clip'}_masks"), M.save_masks(out.objects, clip, folder)
+        return out, ui.save_video(overlay, folder, f"{clip.name or 'clip'}_masks"), \
+            M.save_masks(out.objects, clip, folder)
 
-    def _session_state(clip, objects, video_value):
-        tracks = Tracks.from_masks(clip.frames, objects)
-        return ui.SessionObjects(ui._path_of(video_value), str(tracks.save(ui.output_dir() / "tracks.npz")),
-                                 tracks.ids)
+    @ui.user_errors
+    def handle(video, prompts, engine, grow, shape, progress=gr.Progress()):
+        clip = ui.load_video(video)
+        return track_and_save(clip, prompts_from_json(prompts), None, engine, grow, shape, 0, -1, progress)[1:]
 
-    video.change(on_upload, video, [image, editor, frame_index, clicks, status], api_visibility="undocumented")
-    frame_index.release(show_frame, [video, frame_index, clicks], [image, editor, frame_index],
-                        api_visibility="undocumented")
-    image.select(on_click, [video, frame_index, clicks, mode, object_id, corner, engine],
+    @ui.keep_on_error(5)
+    def handle_ui(video, prompts, upload_file, engine, grow, shape, start_frame, end_frame, state,
+                  progress=gr.Progress()):
+        clip = ui.cached_clip(video) if video else ui.load_video(video)
+        out, result, files = track_and_save(clip, [_prompt_from_dict(p) for p in prompts], upload_file, engine,
+                                            grow, shape, start_frame, end_frame, progress)
+        tracks = Tracks.from_masks(clip.frames, out.objects)
+        if not isinstance(state, session.SessionObjects) or state.clip_hash != tracks.clip_hash:
+            state = session.SessionObjects(ui._path_of(video), tracks.clip_hash)
+        state = state.with_tracks(tracks, str(tracks.save(ui.output_dir() / "tracks.npz")))
+        return result, files, state, session.legend(state), \
+            f"Tracked {len(out.objects)} object(s) with the {out.engine} engine: scrub the frames to check them; " \
+            "the Remove, Outpaint, Replace and Edit tabs have the clip and its objects now."
+
+    video.change(on_upload, video, [image, editor, frame_index, clicks, status, state], api_visibility="undocumented")
+    frame_index.change(show_frame, [video, frame_index, clicks, state], [image, editor, frame_index],
+                       api_visibility="undocumented", trigger_mode="always_last")
+    image.select(on_click, [video, frame_index, clicks, mode, object_id, corner, engine, state],
                  [image, clicks, corner, status], api_visibility="undocumented")
-    clear.click(lambda: ([], None, ""), None, [clicks, corner, status], api_visibility="undocumented").then(
-        show_frame, [video, frame_index, clicks], [image, editor, frame_index], api_visibility="undocumented")
-    use_drawing.click(on_drawing, [video, frame_index, editor, object_id, clicks], [image, clicks],
+    clear.click(clear_object, [clicks, object_id], [clicks, corner, status], api_visibility="undocumented").then(
+        show_frame, [video, frame_index, clicks, state], [image, editor, frame_index], api_visibility="undocumented")
+    delete.click(delete_object, [clicks, object_id, state, video], [clicks, state, chips, status],
+                 api_visibility="undocumented").then(
+        show_frame, [video, frame_index, clicks, state], [image, editor, frame_index], api_visibility="undocumented")
+    use_drawing.click(on_drawing, [video, frame_index, editor, object_id, clicks, state], [image, clicks],
                       api_visibility="undocumented")
-    button.click(handle_ui, [video, clicks, upload, engine, grow, shape, hub.objects],
-                 [overlay_video, downloads, hub.objects, status], api_visibility="undocumented",
-                 concurrency_limit=1)
+    prompts_json.change(on_example_prompts, [prompts_json, video, state], [clicks, image, frame_index],
+                        api_visibility="undocumented")
+    running = button.click(ui.announce_engine([SAM2_MODEL]), engine, None, api_visibility="undocumented",
+                           queue=False).then(
+        handle_ui, [video, clicks, upload, engine, grow, shape, start, end, state],
+        [overlay_video, downloads, state, chips, status], api_visibility="undocumented", **ui.GPU_QUEUE).then(
+        show_frame, [video, frame_index, clicks, state], [image, editor, frame_index], api_visibility="undocumented")
+    cancel.click(None, None, None, cancels=[running])
     # The API endpoint: prompts as JSON, so gradio_client users need no clicks.
     gr.Button(visible=False).click(handle, [video, prompts_json, engine, grow, shape], [overlay_video, downloads],
-                                   api_name=NAME, concurrency_limit=1)
-    gr.Examples([[str(ui.EXAMPLES / "tennis.mp4")], [str(ui.EXAMPLES / "dogs-jump.mp4")],
-                 [str(ui.EXAMPLES / "bedroom.mp4")]], [video], label="Examples")
+                                   api_name=NAME, **ui.GPU_QUEUE)
+    with examples:
+        gr.Examples([[str(ui.EXAMPLES / name), json.dumps(prompts)] for name, prompts in EXAMPLE_PROMPTS.items()],
+                    [video, prompts_json], [overlay_video, downloads], cache_examples=True, cache_mode="lazy",
+                    fn=lambda video, prompts: handle(video, prompts, "classic", 0, "mask"),
+                    label="Examples with clicks on the object: click one, then Track")
 
 
 def _save_drawn_mask(mask: np.ndarray) -> str:
@@ -214,11 +288,13 @@ def _prompt_from_dict(item: dict) -> Prompt:
                   tuple(item["box"]) if item.get("box") else None, mask)
 
 
-def _overlay_prompts(frame: np.ndarray, index: int, prompts: list[dict], engine_name: str | None) -> np.ndarray:
-    """The frame with each object's preview mask (if an engine is given) and its clicks / box drawn on it."""
+def _overlay_prompts(shown: np.ndarray, frame: np.ndarray, index: int, prompts: list[dict],
+                     engine_name: str | None) -> np.ndarray:
+    """`shown` (the frame, maybe with tracked masks) with each object's preview mask on `frame` (if an engine is
+    given) and its clicks / box drawn on it."""
     import cv2
 
-    out = frame.copy()
+    out = shown.copy()
     here = [p for p in prompts if p["frame"] == index]
     if engine_name:
         objects = {p["object_id"]: preview(frame, _prompt_from_dict({**p, "frame": 0}), engine=engine_name)

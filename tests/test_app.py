@@ -28,8 +28,8 @@ def test_remove_endpoint_on_an_example_clip(client):
     assert (out.width, out.height) == (source.width, source.height)
     assert read_clip(background).num_frames == source.num_frames
     assert len(layers) == 1 and layers[0].endswith(".zip")
-    before, after = compare
-    assert Path(before).exists() and Path(after).exists()
+    side_by_side = read_clip(compare)                     # before | after, one video
+    assert side_by_side.num_frames == source.num_frames and side_by_side.width == 2 * source.width + 8
 
 
 def test_remove_endpoint_reports_bad_input_and_stays_up(client, tmp_path):

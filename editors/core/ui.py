@@ -18,7 +18,6 @@ import numpy as np
 from .clip import Clip, ClipLimits, read_clip, write_clip
 from .errors import UserError
 from .masks import load_masks
-from .tracks import Tracks
 
 log = logging.getLogger(__name__)
 
@@ -26,24 +25,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @dataclass
-class SessionObjects:
-    """What the Segment tab hands to the other tabs: the clip's file and its tracked objects' file (core.tracks).
-    Paths only: frames and models never live in session state."""
-    video: str
-    tracks: str
-    ids: list[int]
-
-    def load(self, clip: Clip) -> Tracks | None:
-        """The tracked objects, if they belong to this clip (same content), else None."""
-        if not Path(self.tracks).exists():
-            return None
-        tracks = Tracks.load(self.tracks)
-        return tracks if tracks.belongs_to(clip.frames) else None
-
-
-@dataclass
 class Hub:
-    """What tabs share within one browser session: `objects` is a gr.State holding a SessionObjects or None."""
+    """What tabs share within one browser session: `objects` is a gr.State holding a
+    core.session.SessionObjects (the session's clip and its tracked objects) or None."""
     objects: Any = None          # gr.State
 
 
@@ -136,12 +120,6 @@ def load_mask_files(files, clip: Clip) -> list[np.ndarray]:
     return objects
 
 
-def session_objects(state: SessionObjects | None, clip: Clip) -> dict[int, np.ndarray]:
-    """Masks made in the Segment tab for this very clip (same content), or {}."""
-    tracks = state.load(clip) if isinstance(state, SessionObjects) else None
-    return {i: obj.masks for i, obj in tracks.objects.items()} if tracks else {}
-
-
 def engine_input(editor: str, label="Engine"):
     import gradio as gr
 
@@ -165,7 +143,91 @@ def save_video(clip: Clip, folder: Path, name: str) -> str:
     return str(write_clip(clip, folder / f"{name}.mp4"))
 
 
-def before_after(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The middle frame before and after, for gr.ImageSlider."""
-    middle = len(before) // 2
-    return before[middle], after[min(middle, len(after) - 1)]
+# ---- what every tab's layout shares ------------------------------------------------------------------------
+# One queue for every event that may run a model: two requests never share a GPU pipeline at once.
+GPU_QUEUE = {"concurrency_id": "gpu", "concurrency_limit": 1}
+
+
+def step_guide(steps: list[str]):
+    """A short numbered guide at the top of a tab."""
+    import gradio as gr
+
+    return gr.Markdown("  ".join(f"**{i + 1}.** {step}" for i, step in enumerate(steps)), elem_classes="steps")
+
+
+def keep_on_error(outputs: int):
+    """For interactive UI events (clicks, drawings, previews): a UserError becomes a warning toast and every
+    output stays as it was, instead of error badges over the click image and the results."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            import gradio as gr
+
+            try:
+                return fn(*args, **kwargs)
+            except UserError as exc:
+                gr.Warning(str(exc))
+                return gr.update() if outputs == 1 else (gr.update(),) * outputs
+
+        return user_errors(wrapper)
+    return wrap
+
+
+def announce_engine(models: list[str]):
+    """A quick event to run before the work: says which engine will run and why (no GPU, missing weights,
+    a first download), so the user knows before waiting, not after."""
+    def announce(engine: str):
+        from .engines import choose_engine
+        from .registry import ModelUnavailable, default_registry
+
+        try:
+            chosen, notice = choose_engine(engine, models)
+        except UserError as exc:
+            notify(str(exc))
+            return
+        if chosen != "classic":
+            registry = default_registry()
+            for name in models:
+                try:
+                    registry.weights_dir(name, download=False)
+                except ModelUnavailable:
+                    notice = (notice + " " if notice else "") + f"Downloading the {name} weights first (once)."
+        notify(notice)
+    return announce
+
+
+def run_buttons(label: str, editor: str):
+    """The tab's run button and a Cancel button beside it."""
+    import gradio as gr
+
+    with gr.Row():
+        run = gr.Button(label, variant="primary", elem_id=f"{editor}-run", scale=3)
+        cancel = gr.Button("Cancel", elem_id=f"{editor}-cancel", scale=1)
+    return run, cancel
+
+
+def side_by_side(before: Clip, after: Clip, folder: Path, name: str = "before_after") -> str:
+    """A before | after video (the shorter side padded with grey to the taller's height), the input's audio."""
+    b, a = before.frames, after.frames
+    height = max(b.shape[1], a.shape[1])
+
+    def pad(frames):
+        top = (height - frames.shape[1]) // 2
+        return np.pad(frames, ((0, 0), (top, height - frames.shape[1] - top), (0, 0), (0, 0)), constant_values=96)
+
+    count = min(len(b), len(a))
+    gap = np.full((count, height, 8, 3), 255, np.uint8)
+    frames = np.concatenate([pad(b[:count]), gap, pad(a[:count])], axis=2)
+    return save_video(before.with_frames(frames), folder, name)
+
+
+def checkerboard_preview(rgba: np.ndarray) -> np.ndarray:
+    """An RGBA frame over a grey checkerboard (a layer preview)."""
+    h, w = rgba.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    board = np.where(((yy // 12 + xx // 12) % 2)[..., None] == 0, 200.0, 150.0)
+    alpha = rgba[..., 3:4].astype(np.float32) / 255
+    return (rgba[..., :3] * alpha + board * (1 - alpha)).round().astype(np.uint8)
+
+
+LAYER_FORMATS = {"PNG zip": ".zip", "ProRes 4444 (.mov)": ".mov", "WebM VP9 alpha (.webm)": ".webm"}
