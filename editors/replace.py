@@ -151,7 +151,7 @@ def render(hub) -> None:
                                 file_types=["video", "image", ".zip"], elem_id="replace-mask")
             object_choice = gr.Dropdown([], label="…or an object from the Segment tab", visible=False)
             photo = gr.Image(label="Photo of the new object (RGBA PNG, or a photo on a plain background)",
-                             type="filepath", sources=["upload"], elem_id="replace-photo")
+                             type="filepath", image_mode=None, sources=["upload"], elem_id="replace-photo")
             cutout = gr.Image(label="Cut-out (click the object to refine, or draw a box)", interactive=False,
                               type="numpy", elem_id="replace-cutout")
             with gr.Row():
@@ -231,6 +231,7 @@ def render(hub) -> None:
             cv2.rectangle(picture, (x0, y0), (x1 - 1, y1 - 1), (255, 220, 0), 2)
         return picture, message
 
+    @ui.user_errors
     def on_click(photo_value, mask_value, marks, mode, evt: gr.SelectData):
         x, y = (int(v) for v in evt.index)
         marks = {"points": list(marks["points"]), "box": marks["box"], "corner": marks["corner"]}

@@ -134,11 +134,12 @@ class Placement:
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         colour, alpha = layer[..., :3], layer[..., 3] / 255.0
         if self.feather > 0:
-            soft = cv2.GaussianBlur(alpha, (0, 0), self.feather)
-            # feather the edge only: the colour follows the alpha (premultiplied), the interior stays opaque
-            ratio = np.where(alpha > 1e-4, soft / np.maximum(alpha, 1e-4), 0.0)
-            ratio = np.minimum(ratio, 1.0).astype(np.float32)
-            colour, alpha = colour * ratio[..., None], alpha * ratio
+            # feather the edge only: the layer blurred a little (premultiplied, so the outline stays where it
+            # is), taken where the alpha is not solid; the object's inside keeps its own pixels
+            blurred = cv2.GaussianBlur(layer, (0, 0), self.feather)
+            solid = (alpha >= 1.0 - 1e-4) & (blurred[..., 3] >= 255.0 * (1.0 - 1e-4))
+            colour = np.where(solid[..., None], colour, blurred[..., :3])
+            alpha = np.where(solid, alpha, blurred[..., 3] / 255.0)
         if hide and self.source is not None and self.poses is not None:
             hidden = occluded(self.source, self.poses, self.reference, t)[box.slices]
             colour, alpha = colour * ~hidden[..., None], alpha * ~hidden
