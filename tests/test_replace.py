@@ -34,7 +34,8 @@ def scene(count=T, height=H, width=W, pan=1):
 def tall_target(height=36, width=10):
     """A tall green ellipse with a darker stripe, RGBA (transparent around it)."""
     rgba = np.zeros((height + 6, width + 6, 4), np.uint8)
-    cv2.ellipse(rgba, ((width + 6) // 2, (height + 6) // 2), (width // 2, height // 2), 0, 0, 360, (40, 190, 60, 255), -1)
+    centre, axes = ((width + 6) // 2, (height + 6) // 2), (width // 2, height // 2)
+    cv2.ellipse(rgba, centre, axes, 0, 0, 360, (40, 190, 60, 255), -1)
     rgba[(height + 6) // 2, :, :3] = (10, 90, 20)
     return rgba
 

@@ -18,8 +18,8 @@ from ..core.errors import UserError
 from ..core.masks import binarize
 
 NEEDS_MASK = "give a mask of the object (--target-mask, white = object) or click it in the photo"
-MAX_NOISE = 10.0
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))          # robust spread (grey levels) of the border around its model, beyond: not plain
+MAX_NOISE = 10.0          # robust spread (grey levels) of the border around its model, beyond: not plain
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 
 
 def target_rgba(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -113,8 +113,8 @@ def plain_background_cutout(rgb: np.ndarray) -> np.ndarray:
         obj = np.isin(labels, keep)
     share = obj.mean()
     if share < 0.002 or share > 0.98:
-        raise UserError(f"Could not find an object in the photo (it looks like {'all object' if share > 0.5 else 'background only'}); "
-                        f"{NEEDS_MASK}.")
+        looks = "all object" if share > 0.5 else "background only"
+        raise UserError(f"Could not find an object in the photo (it looks like {looks}); {NEEDS_MASK}.")
     return obj
 
 
