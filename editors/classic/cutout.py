@@ -95,12 +95,12 @@ def plain_background_cutout(rgb: np.ndarray) -> np.ndarray:
     band = M.dilate(rough, 3) & ~M.dilate(rough, 1)
     border = _border(h, w, max(2, round(0.01 * min(h, w))))
     lossy = band.any() and float(distance[band].mean()) > 2.0 * float(distance[border & ~rough].mean()) + 0.8
-    tolerance = max(8.0, 4.0 * noise + 4.0) if lossy else max(3.0, 4.0 * noise + 3.0)
+    tolerance = max(5.0, 4.0 * noise + 4.0) if lossy else max(3.0, 4.0 * noise + 3.0)
     background = distance <= tolerance
     if lossy:
         for _ in range(2):
             edge = ~background & (cv2.dilate(background.astype(np.uint8), _CROSS) > 0)
-            background |= edge & (distance <= 2.5 * tolerance)
+            background |= edge & (distance <= max(20.0, 2.5 * tolerance))
     # Background-coloured pixels the object encloses are background too (between the arms, inside a wheel),
     # unless they are specks (a highlight on the object): those stay object, as do specks of object colour.
     speck = max(9, round(2e-4 * h * w))
