@@ -238,3 +238,18 @@ def test_replace_endpoint_runs_the_readme_snippet(client, monkeypatch):
     assert any(str(f).endswith("masks.zip") for f in scope["new_masks"])
     before, after = scope["before_after"]
     assert Path(before).exists() and Path(after).exists()
+
+
+def test_harmonize_moves_the_new_objects_colours_toward_the_scene():
+    from editors.classic.replace import harmonize_target
+
+    frames, _, source = scene()
+    dark = (frames[0] * 0.3).astype(np.uint8)               # a dim scene
+    target = tall_target()
+    toned = harmonize_target(target, dark, source[0])
+    inside = target[..., 3] >= 128
+    assert toned[..., :3][inside].mean() < target[..., :3][inside].mean() - 10
+    assert np.array_equal(toned[..., 3], target[..., 3])
+    out = replace.run(Clip(frames, Fraction(24)), source, target, harmonize=True, engine="classic")
+    plain = replace.run(Clip(frames, Fraction(24)), source, target, engine="classic")
+    assert np.array_equal(out.masks, plain.masks) and not np.array_equal(out.clip.frames, plain.clip.frames)
