@@ -109,14 +109,15 @@ def run(clip: Clip, source: np.ndarray, target: np.ndarray, *, target_mask: np.n
 
 
 def preview(clip: Clip, source: np.ndarray, target: np.ndarray, *, target_mask=None, target_prompt=None,
-            frame: int | None = None, fit: str = "height", scale: float = 1.0) -> np.ndarray:
-    """The reference frame with the new object placed on it (classic cut-out), before running."""
+            frame: int | None = None, fit: str = "height", scale: float = 1.0, engine: str = "classic",
+            registry=None) -> np.ndarray:
+    """The reference frame with the new object placed on it, before running (the cut-out as `engine` makes it)."""
     from .core.placement import preview as placement_preview
 
     reference = reference_frame(source, frame)
     if not 0 <= reference < clip.num_frames:
         raise UserError(f"Frame {reference} is outside the clip, which has frames 0..{clip.num_frames - 1}.")
-    rgba = cut_out(target, target_mask, target_prompt)
+    rgba = cut_out(target, target_mask, target_prompt, engine=engine, registry=registry)
     return placement_preview(clip.frames[reference], rgba, source[reference], fit=fit, scale=scale)
 
 
@@ -209,8 +210,9 @@ def render(hub) -> None:
         chosen = Prompt(0, 1, [tuple(p) for p in marks["points"]], tuple(marks["box"]) if marks["box"] else None)
         return target, mask, chosen if (chosen.points or chosen.box) else None
 
-    def show_cutout(photo_value, mask_value, marks):
-        """The photo with the object it will take highlighted, and the clicks drawn."""
+    def show_cutout(photo_value, mask_value, marks, engine_value):
+        """The photo with the object it will take highlighted (clicks: SAM2 when the run will use the diffusion
+        engine, else the classic first mask), and the clicks drawn."""
         if not photo_value:
             return None, ""
         import cv2
@@ -219,7 +221,8 @@ def render(hub) -> None:
 
         try:
             target, mask, chosen = photo_inputs(photo_value, mask_value, marks)
-            rgba = cut_out(target, mask, chosen)
+            runs_on = choose_engine(engine_value, [DIFFUSION_MODEL])[0] if chosen is not None else "classic"
+            rgba = cut_out(target, mask, chosen, engine=runs_on)
             picture = overlay(np.ascontiguousarray(target[..., :3]), rgba[..., 3] >= 128, alpha=0.35)
             message = ""
         except UserError as exc:
@@ -232,7 +235,7 @@ def render(hub) -> None:
         return picture, message
 
     @ui.user_errors
-    def on_click(photo_value, mask_value, marks, mode, evt: gr.SelectData):
+    def on_click(photo_value, mask_value, marks, mode, engine_value, evt: gr.SelectData):
         x, y = (int(v) for v in evt.index)
         marks = {"points": list(marks["points"]), "box": marks["box"], "corner": marks["corner"]}
         if mode == "box corners":
@@ -243,18 +246,19 @@ def render(hub) -> None:
                 marks["box"], marks["corner"] = [min(x0, x), min(y0, y), max(x0, x) + 1, max(y0, y) + 1], None
         else:
             marks["points"].append([x, y, 1 if mode.startswith("object") else 0])
-        return (*show_cutout(photo_value, mask_value, marks), marks)
+        return (*show_cutout(photo_value, mask_value, marks, engine_value), marks)
 
     def show_placement(video_value, mask_value, choice, session, photo_value, photo_mask_value, marks, fit_value,
-                       scale_value, frame_value):
+                       scale_value, frame_value, engine_value):
         if not video_value or not photo_value:
             return None
         try:
             clip = ui.cached_clip(video_value)
             source, _ = source_and_keep(clip, mask_value, choice, session)
             target, mask, chosen = photo_inputs(photo_value, photo_mask_value, marks)
+            runs_on = choose_engine(engine_value, [DIFFUSION_MODEL])[0] if chosen is not None else "classic"
             return preview(clip, source, target, target_mask=mask, target_prompt=chosen, frame=int(frame_value),
-                           fit=fit_value, scale=float(scale_value))
+                           fit=fit_value, scale=float(scale_value), engine=runs_on)
         except UserError:
             return None
 
@@ -294,11 +298,12 @@ def render(hub) -> None:
 
     photo.change(lambda: {"points": [], "box": None, "corner": None}, None, clicks, api_visibility="undocumented")
     for component in (photo, photo_mask, clicks):
-        component.change(show_cutout, [photo, photo_mask, clicks], [cutout, status], api_visibility="undocumented")
-    cutout.select(on_click, [photo, photo_mask, clicks, click_mode], [cutout, status, clicks],
-                  api_visibility="undocumented")
+        component.change(show_cutout, [photo, photo_mask, clicks, engine], [cutout, status],
+                         api_visibility="undocumented", concurrency_limit=1, concurrency_id="gpu")
+    cutout.select(on_click, [photo, photo_mask, clicks, click_mode, engine], [cutout, status, clicks],
+                  api_visibility="undocumented", concurrency_limit=1, concurrency_id="gpu")
     clear.click(lambda: {"points": [], "box": None, "corner": None}, None, clicks, api_visibility="undocumented")
-    placement_inputs = [video, mask_file, object_choice, state, photo, photo_mask, clicks, fit, scale, frame]
+    placement_inputs = [video, mask_file, object_choice, state, photo, photo_mask, clicks, fit, scale, frame, engine]
     for component in (video, mask_file, object_choice, photo, photo_mask, clicks, fit, scale, frame):
         trigger = component.release if component is scale else component.change
         trigger(show_placement, placement_inputs, placement_view, api_visibility="undocumented",
