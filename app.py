@@ -18,8 +18,8 @@ from editors import load_editors  # noqa: E402
 
 INTRO = """# Video editing hub
 Upload a clip, **segment** the object with a few clicks, then **remove** it together with its shadow,
-**outpaint** the frame to a new aspect ratio, and more. Runs on a GPU with Wan2.1-VACE and SAM2, or on any CPU
-with the classic engine. Frame count, fps and audio are kept."""
+**replace** it by the object of a photo, **outpaint** the frame to a new aspect ratio, and more. Runs on a GPU
+with Wan2.1-VACE and SAM2, or on any CPU with the classic engine. Frame count, fps and audio are kept."""
 
 
 def build_demo(editors=None):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 
 # Tab order in the app, verb order in the CLI.
-EDITORS = ("segment", "remove", "outpaint")
+EDITORS = ("segment", "remove", "outpaint", "replace")
 
 
 def load_editors():

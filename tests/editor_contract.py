@@ -72,4 +72,18 @@ def outpaint_recipe(folder: Path, clip: Path) -> Recipe:
     return Recipe(["--left", "16", "--right", "16"], size=(WIDTH + 32, HEIGHT))
 
 
-RECIPES = {"segment": segment_recipe, "remove": remove_recipe, "outpaint": outpaint_recipe}
+def target_png(path: Path) -> Path:
+    """A tall green RGBA object (a rounded bar): the replace editor's target."""
+    rgba = np.zeros((30, 14, 4), np.uint8)
+    rgba[..., :3] = (30, 200, 60)
+    rgba[2:28, 1:13, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
+def replace_recipe(folder: Path, clip: Path) -> Recipe:
+    return Recipe(["--mask", str(square_masks(folder / "masks")), "--target", str(target_png(folder / "target.png"))])
+
+
+RECIPES = {"segment": segment_recipe, "remove": remove_recipe, "outpaint": outpaint_recipe,
+           "replace": replace_recipe}

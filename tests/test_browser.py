@@ -83,3 +83,18 @@ def test_outpaint_by_pixels_per_side_shows_the_result_video(page):
     result = page.locator("#outpaint-result video")
     result.first.wait_for(timeout=240_000)
     assert "480x240" in (result.first.get_attribute("src") or "")   # 432 + 48 wide, the name says the new size
+
+
+def test_replace_previews_the_placement_then_shows_the_result(page, tmp_path):
+    page.get_by_role("tab", name="Replace").first.click()
+    page.locator("#replace-video input[type=file]").set_input_files(str(EXAMPLES / "dogs-jump.mp4"))
+    page.locator("#replace-mask input[type=file]").set_input_files(str(EXAMPLES / "dogs-jump_dog.mp4"))
+    page.locator("#replace-photo input[type=file]").set_input_files(str(EXAMPLES / "replace_target.png"))
+    page.locator("#replace-cutout img").first.wait_for(timeout=60_000)        # the cut-out, to click on
+    page.locator("#replace-preview img").first.wait_for(timeout=120_000)      # the placement, before running
+    page.locator("#replace-engine").get_by_label("classic").check()
+    page.locator("#replace-run").click()
+    result = page.locator("#replace-result video")
+    result.first.wait_for(timeout=240_000)
+    assert "replaced" in (result.first.get_attribute("src") or "")
+    page.screenshot(path=str(tmp_path / "replace.png"), full_page=True)

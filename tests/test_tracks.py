@@ -62,3 +62,41 @@ def test_tracks_round_trip_belong_to_their_clip_and_never_overlap(tmp_path):
     assert clip_hash(other) != clip_hash(frames) and not loaded.belongs_to(other)
     boxes = loaded.objects[1].boxes
     assert boxes.shape == (T, 4) and np.isfinite(boxes).all()
+
+
+def rigid_blob(count, shift, turn=0.0, size=(H, W)):
+    """An irregular blob moved by a known similarity each frame (rasterised from a soft mask: sub-pixel)."""
+    base = np.zeros(size, np.float32)
+    cv2.ellipse(base, (50, 60), (22, 12), 20, 0, 360, 1.0, -1)
+    cv2.circle(base, (66, 52), 9, 1.0, -1)
+    centre = similarity(1, 0, 55, 58)
+    truths = [centre @ similarity(1, turn * t, shift[0] * t, shift[1] * t) @ np.linalg.inv(centre)
+              for t in range(count)]
+    masks = np.stack([cv2.warpAffine(base, m[:2], size[::-1], flags=cv2.INTER_LINEAR) >= 0.5 for m in truths])
+    return masks, truths
+
+
+def worst_error(poses, truths, masks, reference=0):
+    ys, xs = np.nonzero(masks[reference])
+    points = np.stack([xs, ys, np.ones_like(xs)]).astype(float)
+    return max(np.linalg.norm((poses[t] @ points - truths[t] @ np.linalg.inv(truths[reference]) @ points)[:2],
+                              axis=0).max() for t in range(len(masks)) if masks[t].any())
+
+
+def test_poses_are_sub_pixel_while_the_object_leaves_the_frame():
+    masks, truths = rigid_blob(16, (7.0, 0.6), 0.015)    # the last frames cut it at the right border
+    assert masks[-1, :, -1].any()
+    assert worst_error(estimate_poses(masks, 0), truths, masks) < 0.4
+
+
+def test_partly_hidden_frames_take_their_pose_from_their_neighbours():
+    masks, truths = rigid_blob(14, (2.5, 0.3), 0.01)
+    hidden = masks.copy()
+    hidden[6:9, :, 60:] = False                          # something in front of the object's right side
+    assert worst_error(estimate_poses(hidden, 0), truths, masks) < 0.5
+
+
+def test_steady_motion_is_not_pulled_back_at_the_clips_ends():
+    masks, truths = rigid_blob(12, (3.0, 1.0))
+    poses = estimate_poses(masks, 0, smooth=3.0)         # a wide smoothing: a plain average would lag ~2 px
+    assert worst_error(poses, truths, masks) < 0.3

@@ -48,10 +48,11 @@ def binarize(image: np.ndarray, labels: bool = False) -> np.ndarray:
     return image > (32767 if peak > 255 else 127)
 
 
-def load_masks(source, num_frames: int, height: int, width: int) -> np.ndarray:
+def load_masks(source, num_frames: int, height: int, width: int, exact_size: bool = False) -> np.ndarray:
     """A mask video, a directory of mask images, one image (all frames) or an array -> (T, H, W) bool.
 
-    Resized (nearest) to the clip; a count that is neither 1 nor the clip's is an error.
+    Resized (nearest) to the clip, or with exact_size=True a size other than the clip's is an error; a count
+    that is neither 1 nor the clip's is an error.
     """
     if isinstance(source, np.ndarray):
         masks = source if source.ndim == 3 else source[None]
@@ -77,6 +78,10 @@ def load_masks(source, num_frames: int, height: int, width: int) -> np.ndarray:
         raise UserError(
             f"The mask has {len(masks)} frames but the clip has {num_frames}: give one mask image for all "
             "frames, or exactly one mask per frame.")
+    if exact_size and masks.shape[1:] != (height, width):
+        name = f"Mask {Path(source).name!r}" if not isinstance(source, np.ndarray) else "The mask"
+        raise UserError(f"{name} is {masks.shape[2]}x{masks.shape[1]} but the clip is {width}x{height}: "
+                        "give masks of the clip's size.")
     return _resize_masks(masks, height, width)
 
 

@@ -20,3 +20,15 @@ class RemovalResult:
     background: np.ndarray
     changed: np.ndarray
     layer_mask: np.ndarray
+
+
+@dataclass
+class ReplacementResult:
+    """What the replace editor's engines return.
+    frames: the clip with the new object in place of the old one;
+    masks: (T, H, W) bool, the new object where it is seen (alpha >= 0.5, hidden parts excluded);
+    changed: (T, H, W) bool, pixels that differ from the input; all others are bit-identical."""
+
+    frames: np.ndarray
+    masks: np.ndarray
+    changed: np.ndarray

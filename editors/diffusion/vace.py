@@ -70,7 +70,10 @@ def generate(frames: np.ndarray, mask: np.ndarray, *, max_area: int = 832 * 480,
 
     The returned frames are the model's, everywhere; callers composite (keep original pixels where mask is 0).
     Out of GPU memory: retried at half the area, twice, then a message the user can act on.
-    options: prompt, negative_prompt, reference_images, steps, guidance, seed, max_window, overlap, model, registry.
+    options: prompt, negative_prompt, reference_images, steps, guidance, seed, max_window, overlap, model, registry,
+    steer (an object whose `window(pipe, content, mask, window, **call)` sees each window's un-greyed frames and
+    mask at the model's size before the pipeline runs, and returns (mask, pipeline call overrides): how the
+    replace engine puts its own mask, latents, scheduler and step callback into the same windows).
     """
     import torch
 
@@ -95,7 +98,8 @@ def generate(frames: np.ndarray, mask: np.ndarray, *, max_area: int = 832 * 480,
 def _generate(frames: np.ndarray, mask: np.ndarray, *, prompt: str = "", negative_prompt: str = DEFAULT_NEGATIVE,
               reference_images: list[np.ndarray] | None = None, steps: int = 25, guidance: float = 5.0,
               seed: int = 0, max_window: int = 81, overlap: int = 8, max_area: int = 832 * 480,
-              model: str = DEFAULT_MODEL, registry: ModelRegistry | None = None, progress=None) -> np.ndarray:
+              model: str = DEFAULT_MODEL, registry: ModelRegistry | None = None, progress=None,
+              steer=None) -> np.ndarray:
     import torch
 
     registry = registry or default_registry()
@@ -106,6 +110,7 @@ def _generate(frames: np.ndarray, mask: np.ndarray, *, prompt: str = "", negativ
     video = frames.copy()
     video[mask >= 0.5] = 127
     video = _resize(video, work_h, work_w)
+    content = _resize(frames, work_h, work_w) if steer is not None else None   # what the steer sees un-greyed
     work_mask = np.stack([cv2.resize(m.astype(np.float32), (work_w, work_h), interpolation=cv2.INTER_LINEAR)
                           for m in mask])
     window = window_length(count, max_window)
@@ -122,6 +127,10 @@ def _generate(frames: np.ndarray, mask: np.ndarray, *, prompt: str = "", negativ
             progress(done_steps[0] / total_steps, f"diffusion step {done_steps[0]}/{total_steps}")
         return kwargs
 
+    def padded(values, length):             # short clips: repeat the last frame up to 4k+1
+        return np.concatenate([values, np.repeat(values[-1:], length - len(values), 0)]) if length > len(values) \
+            else values
+
     for index, (start, stop) in enumerate(spans):
         clip = video[start:stop].copy()
         clip_mask = work_mask[start:stop].copy()
@@ -130,16 +139,22 @@ def _generate(frames: np.ndarray, mask: np.ndarray, *, prompt: str = "", negativ
             clip[:shared] = np.clip(out[start:start + shared] / weight[start:start + shared, None, None, None],
                                     0, 255).astype(np.uint8)
             clip_mask[:shared] = 0.0
-        pad = window - len(clip)            # short clips: repeat the last frame up to 4k+1
-        if pad > 0:
-            clip = np.concatenate([clip, np.repeat(clip[-1:], pad, 0)])
-            clip_mask = np.concatenate([clip_mask, np.repeat(clip_mask[-1:], pad, 0)])
+        clip, clip_mask = padded(clip, window), padded(clip_mask, window)
+        call = dict(reference_images=refs, prompt=prompt, negative_prompt=negative_prompt, height=work_h,
+                    width=work_w, num_frames=window, num_inference_steps=steps, guidance_scale=guidance,
+                    output_type="np", generator=torch.Generator("cpu").manual_seed(seed + index),
+                    callback_on_step_end=on_step)
+        runner = pipe
+        if steer is not None:
+            seen = content[start:stop].copy()
+            seen[:shared] = clip[:shared]
+            clip_mask, overrides = steer.window(pipe, padded(seen, window), clip_mask, (start, stop, shared), **call)
+            clip = padded(seen, window).copy()
+            clip[clip_mask >= 0.5] = 127
+            runner = overrides.pop("pipe", pipe)
+            call.update(overrides)
         mask_images = _to_pil((np.clip(clip_mask, 0, 1) * 255).round().astype(np.uint8))
-        result = pipe(video=_to_pil(clip), mask=mask_images, reference_images=refs, prompt=prompt,
-                      negative_prompt=negative_prompt, height=work_h, width=work_w, num_frames=window,
-                      num_inference_steps=steps, guidance_scale=guidance, output_type="np",
-                      generator=torch.Generator("cpu").manual_seed(seed + index),
-                      callback_on_step_end=on_step).frames[0][: stop - start]
+        result = runner(video=_to_pil(clip), mask=mask_images, **call).frames[0][: stop - start]
         # cross-fade: weights rise linearly over the overlap so windows meet without a seam
         ramp = np.ones(stop - start, np.float32)
         if shared:
