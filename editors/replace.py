@@ -141,16 +141,24 @@ def prompt_from_json(text: str | None) -> Prompt | None:
 def render(hub) -> None:
     import gradio as gr
 
-    from .core import ui
+    from .core import session, ui
     from .core.masks import save_masks
 
     clicks = gr.State({"points": [], "box": None, "corner": None})      # on the photo; small
-    with gr.Row():
-        with gr.Column():
+    ui.step_guide(["Upload a clip, or take the one from the Segment tab (its objects come with it).",
+                   "Choose the object to replace (a Segment-tab object, or upload its mask).",
+                   "Upload a photo of the new object (RGBA PNG, or on a plain background; click it to refine).",
+                   "Check the placement preview, then press Replace."])
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=320):
             video = gr.Video(label="Video", sources=["upload"], elem_id="replace-video")
-            mask_file = gr.File(label="The object to replace: mask video, image or zip of frames",
+            examples = gr.Column()
+            chips = gr.HTML()
+            object_choice = gr.Dropdown([], label="The object to replace (from the Segment tab)", visible=False,
+                                        elem_id="replace-object")
+            note = gr.Markdown()
+            mask_file = gr.File(label="Or its mask: mask video, image or zip of frames",
                                 file_types=["video", "image", ".zip"], elem_id="replace-mask")
-            object_choice = gr.Dropdown([], label="…or an object from the Segment tab", visible=False)
             photo = gr.Image(label="Photo of the new object (RGBA PNG, or a photo on a plain background)",
                              type="filepath", image_mode=None, sources=["upload"], elem_id="replace-photo")
             cutout = gr.Image(label="Cut-out (click the object to refine, or draw a box)", interactive=False,
@@ -171,32 +179,25 @@ def render(hub) -> None:
                                       type="numpy", elem_id="replace-preview")
             engine = ui.engine_input(NAME)
             steps, guidance, seed, prompt = ui.diffusion_settings("describe the new object")
-            button = gr.Button("Replace", variant="primary", elem_id="replace-run")
-        with gr.Column():
-            result = gr.Video(label="Result", elem_id="replace-result")
-            compare = gr.ImageSlider(label="Before / after (middle frame)", type="numpy")
-            mask_downloads = gr.File(label="The new object's masks (PNG zip, mask video)", file_count="multiple")
+            button, cancel = ui.run_buttons("Replace", NAME)
             status = gr.Markdown()
+        with gr.Column(min_width=320):
+            result = gr.Video(label="Result", elem_id="replace-result")
+            compare = gr.Video(label="Before | after", elem_id="replace-compare")
+            mask_downloads = gr.File(label="The new object's masks (PNG zip, mask video)", file_count="multiple")
     state = hub.objects if hub.objects is not None else gr.State(None)
+    session.follow(hub, video, object_choice, chips, note)
 
-    if hub.objects is not None:
-        def offer(value):
-            ids = [str(i) for i in (value.ids if value else [])]
-            return gr.update(choices=ids, value=ids[0] if ids else None, visible=bool(ids))
-
-        hub.objects.change(offer, hub.objects, object_choice, api_visibility="undocumented")
-
-    def source_and_keep(clip, mask_value, choice, session):
+    def source_and_keep(clip, mask_value, choice, state_value):
         """The old object: the uploaded mask, else the chosen Segment-tab object (its others are kept)."""
         uploaded = ui.load_mask_files([mask_value] if mask_value else [], clip)
         if uploaded:
             return uploaded[0], None
-        objects = ui.session_objects(session, clip)
-        if not objects:
+        picked, others = session.choose_objects(state_value, clip, [choice] if choice else [])
+        if not picked:
             raise UserError("Add the old object's mask: upload one, or make one in the Segment tab for this video.")
-        chosen = int(choice) if choice not in (None, "") and int(choice) in objects else min(objects)
-        others = [m for i, m in objects.items() if i != chosen]
-        return objects[chosen], (np.any(others, axis=0) if others else None)
+        others = list(others.values())
+        return next(iter(picked.values())), (np.any(others, axis=0) if others else None)
 
     def photo_inputs(photo_value, mask_value, marks):
         if not photo_value:
@@ -234,7 +235,7 @@ def render(hub) -> None:
             cv2.rectangle(picture, (x0, y0), (x1 - 1, y1 - 1), (255, 220, 0), 2)
         return picture, message
 
-    @ui.user_errors
+    @ui.keep_on_error(3)
     def on_click(photo_value, mask_value, marks, mode, engine_value, evt: gr.SelectData):
         x, y = (int(v) for v in evt.index)
         marks = {"points": list(marks["points"]), "box": marks["box"], "corner": marks["corner"]}
@@ -248,13 +249,13 @@ def render(hub) -> None:
             marks["points"].append([x, y, 1 if mode.startswith("object") else 0])
         return (*show_cutout(photo_value, mask_value, marks, engine_value), marks)
 
-    def show_placement(video_value, mask_value, choice, session, photo_value, photo_mask_value, marks, fit_value,
+    def show_placement(video_value, mask_value, choice, state_value, photo_value, photo_mask_value, marks, fit_value,
                        scale_value, frame_value, engine_value):
         if not video_value or not photo_value:
             return None
         try:
             clip = ui.cached_clip(video_value)
-            source, _ = source_and_keep(clip, mask_value, choice, session)
+            source, _ = source_and_keep(clip, mask_value, choice, state_value)
             target, mask, chosen = photo_inputs(photo_value, photo_mask_value, marks)
             runs_on = choose_engine(engine_value, [DIFFUSION_MODEL])[0] if chosen is not None else "classic"
             return preview(clip, source, target, target_mask=mask, target_prompt=chosen, frame=int(frame_value),
@@ -262,7 +263,6 @@ def render(hub) -> None:
         except UserError:
             return None
 
-    @ui.user_errors
     def replace_and_save(video_value, source, keep, target, mask, chosen, frame_value, fit_value, scale_value,
                          effects_value, harmonize_value, engine_value, steps_value, guidance_value, seed_value,
                          prompt_value, clip, progress):
@@ -271,10 +271,9 @@ def render(hub) -> None:
                   harmonize=bool(harmonize_value), keep=keep, engine=engine_value, steps=int(steps_value),
                   guidance=float(guidance_value), seed=int(seed_value or 0), prompt=prompt_value or "",
                   progress=ui.progress_callback(progress))
-        ui.notify(out.notice)
         folder = ui.output_dir()
         return (ui.save_video(out.clip, folder, f"{clip.name or 'clip'}_replaced"),
-                ui.before_after(clip.frames, out.clip.frames), save_masks({1: out.masks}, clip, folder))
+                ui.side_by_side(clip, out.clip, folder), save_masks({1: out.masks}, clip, folder))
 
     @ui.user_errors
     def handle(video_value, mask_value, photo_value, photo_mask_value, photo_prompt, frame_value, fit_value,
@@ -288,38 +287,42 @@ def render(hub) -> None:
                                 frame_value, fit_value, scale_value, effects_value, harmonize_value, engine_value,
                                 steps_value, guidance_value, seed_value, prompt_value, clip, progress)
 
-    @ui.user_errors
-    def handle_ui(video_value, mask_value, choice, session, photo_value, photo_mask_value, marks, *settings,
+    @ui.keep_on_error(3)
+    def handle_ui(video_value, mask_value, choice, state_value, photo_value, photo_mask_value, marks, *settings,
                   progress=gr.Progress()):
         clip = ui.load_video(video_value)
-        source, keep = source_and_keep(clip, mask_value, choice, session)
+        source, keep = source_and_keep(clip, mask_value, choice, state_value)
         target, mask, chosen = photo_inputs(photo_value, photo_mask_value, marks)
         return replace_and_save(video_value, source, keep, target, mask, chosen, *settings, clip, progress)
 
     photo.change(lambda: {"points": [], "box": None, "corner": None}, None, clicks, api_visibility="undocumented")
     for component in (photo, photo_mask, clicks):
         component.change(show_cutout, [photo, photo_mask, clicks, engine], [cutout, status],
-                         api_visibility="undocumented", concurrency_limit=1, concurrency_id="gpu")
+                         api_visibility="undocumented", **ui.GPU_QUEUE)
     cutout.select(on_click, [photo, photo_mask, clicks, click_mode, engine], [cutout, status, clicks],
-                  api_visibility="undocumented", concurrency_limit=1, concurrency_id="gpu")
+                  api_visibility="undocumented", **ui.GPU_QUEUE)
     clear.click(lambda: {"points": [], "box": None, "corner": None}, None, clicks, api_visibility="undocumented")
     placement_inputs = [video, mask_file, object_choice, state, photo, photo_mask, clicks, fit, scale, frame, engine]
     for component in (video, mask_file, object_choice, photo, photo_mask, clicks, fit, scale, frame):
         trigger = component.release if component is scale else component.change
-        trigger(show_placement, placement_inputs, placement_view, api_visibility="undocumented",
-                concurrency_limit=1, concurrency_id="gpu")
+        trigger(show_placement, placement_inputs, placement_view, api_visibility="undocumented", **ui.GPU_QUEUE)
     settings = [frame, fit, scale, effects, harmonize, engine, steps, guidance, seed, prompt]
-    button.click(handle_ui, [video, mask_file, object_choice, state, photo, photo_mask, clicks] + settings,
-                 [result, compare, mask_downloads], api_visibility="undocumented", concurrency_limit=1,
-                 concurrency_id="gpu")
+    running = button.click(ui.announce_engine([DIFFUSION_MODEL]), engine, None, api_visibility="undocumented",
+                           queue=False).then(
+        handle_ui, [video, mask_file, object_choice, state, photo, photo_mask, clicks] + settings,
+        [result, compare, mask_downloads], api_visibility="undocumented", **ui.GPU_QUEUE)
+    cancel.click(None, None, None, cancels=[running])
     photo_prompt = gr.Textbox(visible=False)
     gr.Button(visible=False).click(handle, [video, mask_file, photo, photo_mask, photo_prompt] + settings,
-                                   [result, compare, mask_downloads], api_name=NAME, concurrency_limit=1,
-                                   concurrency_id="gpu")
-    examples = ui.EXAMPLES
-    gr.Examples([[str(examples / "dogs-jump.mp4"), str(examples / "dogs-jump_dog.mp4"),
-                  str(examples / "replace_target.png")]], [video, mask_file, photo],
-                label="Example (a clip, the mask of the object to replace, the new object)")
+                                   [result, compare, mask_downloads], api_name=NAME, **ui.GPU_QUEUE)
+    with examples:
+        gr.Examples([[str(ui.EXAMPLES / "dogs-jump.mp4"), str(ui.EXAMPLES / "dogs-jump_dog.mp4"),
+                      str(ui.EXAMPLES / "replace_target.png")]], [video, mask_file, photo],
+                    [result, compare, mask_downloads], cache_examples=True, cache_mode="lazy",
+                    fn=lambda video_value, mask_value, photo_value: handle(
+                        video_value, mask_value, photo_value, None, "", -1, "height", 1.0, True, False, "classic",
+                        25, 5.0, 0, ""),
+                    label="Example (a clip, the mask of the object to replace, the new object): click it")
     return video
 
 

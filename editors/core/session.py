@@ -107,7 +107,10 @@ def follow(hub, video, picker=None, chips=None, note=None) -> None:
         updates = []
         if picker is not None:
             labels = state.labels if ids else []
-            updates.append(gr.update(choices=labels, value=labels if same else [], visible=ids))
+            single = isinstance(picker, gr.Dropdown) and not picker.multiselect     # one object: the first
+            chosen = (labels[:1] if single else labels) if same else []
+            updates.append(gr.update(choices=labels, value=(chosen[0] if chosen else None) if single else chosen,
+                                     visible=ids))
         if chips is not None:
             updates.append(legend(state) if same else "")
         if note is not None:
