@@ -15,13 +15,15 @@ from .core import masks as M
 from .core.clip import Clip, list_frame_files, write_clip
 from .core.dispatch import load_engine
 from .core.engines import choose_engine
-from .core.errors import UserError
+from .core.errors import UserError, whole_number
 from .core.prompts import NEGATIVE, POSITIVE, Prompt, merge, parse_box, parse_points, prompts_from_json, validate
 from .core.tracks import Tracks
 
 NAME = "segment"
 TITLE = "Segment"
 SAM2_MODEL = "sam2.1-tiny"
+MAX_GROW = 128                  # px grown or shrunk; the tab's slider stays within it
+SHAPES = ("mask", "hull", "box")
 # engine name -> "module:function": the whole clip, and one frame's preview while clicking
 ENGINES = {"classic": "editors.classic.segment:segment_video",
            "diffusion": "editors.diffusion.segment:segment_video"}
@@ -40,6 +42,9 @@ def run(clip: Clip, prompts: list[Prompt], *, engine: str = "auto", grow: int = 
         model: str = SAM2_MODEL, registry=None, progress=None) -> SegmentResult:
     """Track every prompted object through the clip, both directions from its prompted frames."""
     validate(prompts, clip.num_frames, clip.height, clip.width)
+    grow = whole_number("grow", grow, -MAX_GROW, MAX_GROW)
+    if shape not in SHAPES:
+        raise UserError(f"shape must be one of {', '.join(SHAPES)}, not {shape!r}.")
     chosen, notice = choose_engine(engine, [model], registry)
     objects = load_engine(ENGINES, chosen)(clip.frames, prompts, model=model, registry=registry, progress=progress)
     objects = {i: M.augment(m, grow, shape) for i, m in objects.items()}
@@ -249,10 +254,11 @@ def add_cli(subparsers) -> None:
     prompt.add_argument("--points", metavar='"x,y,label;..."', help="clicks: label 1 = object, 0 = background")
     prompt.add_argument("--prompts", metavar="JSON", help='several objects/frames: [{"frame":0,"object_id":1,'
                                                            '"points":[[x,y,1]],"box":[x0,y0,x1,y1]}]')
-    parser.add_argument("--frame", type=int, default=0, help="frame the box/clicks are on (default 0)")
-    parser.add_argument("--object-id", type=int, default=1, help="id of the object (default 1)")
-    parser.add_argument("--grow", type=int, default=0, help="grow (+) or shrink (−) the masks by pixels")
-    parser.add_argument("--shape", choices=["mask", "hull", "box"], default="mask", help="mask shape augmentation")
+    parser.add_argument("--frame", type=cli.whole(0, 10**6), default=0, help="frame the box/clicks are on (default 0)")
+    parser.add_argument("--object-id", type=cli.whole(1, 255), default=1, help="id of the object (default 1)")
+    parser.add_argument("--grow", type=cli.whole(-MAX_GROW, MAX_GROW), default=0,
+                        help=f"grow (+) or shrink (−) the masks by pixels (at most {MAX_GROW})")
+    parser.add_argument("--shape", choices=SHAPES, default="mask", help="mask shape augmentation")
     parser.add_argument("--model", default=SAM2_MODEL, help="SAM2 registry model (sam2.1-tiny ... sam2.1-large)")
     parser.set_defaults(handler=main_cli)
 
@@ -262,7 +268,7 @@ def main_cli(args) -> int:
 
     clip = cli.read_input(args)
     if args.prompts:
-        prompts = prompts_from_json(args.prompts)
+        prompts = prompts_from_json(args.prompts, "--prompts")
     else:
         prompts = [Prompt(args.frame, args.object_id, parse_points(args.points) if args.points else [],
                           parse_box(args.box) if args.box else None)]
