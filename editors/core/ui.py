@@ -105,15 +105,20 @@ def notify(notice: str | None) -> None:
         gr.Warning(notice)
 
 
-OUTPUT_AGE_S = 3 * 3600      # app.py's delete_cache age: gradio deletes the files, output_dir() their folders
+def cache_age_s() -> int:
+    """How long outputs are kept (EDITHUB_CACHE_AGE seconds, default 3 h): gradio's delete_cache removes the files
+    it served after that long (app.py), output_dir() the request folders, with whatever else they hold."""
+    from .media.limits import env_number
+
+    return int(env_number("EDITHUB_CACHE_AGE", 3 * 3600, int))
 
 
 def output_dir() -> Path:
     """A fresh folder for one request's outputs, inside gradio's temp dir (served, then cleaned up: folders older
-    than OUTPUT_AGE_S go, with whatever gradio did not track in them)."""
+    than cache_age_s() go, with whatever gradio did not track in them)."""
     root = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
     root.mkdir(parents=True, exist_ok=True)
-    remove_old_outputs(root, OUTPUT_AGE_S)
+    remove_old_outputs(root, cache_age_s())
     return Path(tempfile.mkdtemp(prefix="edithub-", dir=root))
 
 
