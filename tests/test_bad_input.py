@@ -302,11 +302,15 @@ def test_old_output_folders_are_removed_with_their_files(tmp_path):
     for folder in (old, new):
         (folder / "sub").mkdir(parents=True)
         (folder / "sub" / "tracks.npz").write_bytes(b"x" * 100)
+    (tmp_path / "tmpab12cd").write_bytes(b"")              # gr.File's unused temp file for an upload
+    (tmp_path / "tmpfull").write_bytes(b"data")             # not empty: not ours to judge
     hours_ago = time.time() - 4 * 3600
-    os.utime(old, (hours_ago, hours_ago))
+    for path in (old, tmp_path / "tmpab12cd", tmp_path / "tmpfull"):
+        os.utime(path, (hours_ago, hours_ago))
     (tmp_path / "uploaded.mp4").write_bytes(b"not ours")
-    assert ui.remove_old_outputs(tmp_path, 3 * 3600) == 1
-    assert not old.exists() and new.exists() and (tmp_path / "uploaded.mp4").exists()
+    assert ui.remove_old_outputs(tmp_path, 3 * 3600) == 2
+    assert not old.exists() and not (tmp_path / "tmpab12cd").exists()
+    assert new.exists() and (tmp_path / "uploaded.mp4").exists() and (tmp_path / "tmpfull").exists()
 
 
 # ---- through the served API: refusals name the user's file, then a normal request still works ----------------------

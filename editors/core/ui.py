@@ -123,13 +123,22 @@ def output_dir() -> Path:
 
 
 def remove_old_outputs(root: Path, age_s: float) -> int:
-    """Remove the edithub-* output folders under root last changed more than age_s ago; how many went."""
+    """Remove what requests left under root more than age_s ago: the edithub-* output folders, and the empty tmp*
+    files gradio's gr.File makes for every uploaded file and never uses (gradio 6.31, File._process_single_file);
+    how many went."""
     removed, now = 0, time.time()
-    for folder in root.glob("edithub-*"):
+    for path in [*root.glob("edithub-*"), *root.glob("tmp*")]:
         try:
-            if folder.is_dir() and now - folder.stat().st_mtime > age_s:
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
+            stat = path.lstat()
+            if now - stat.st_mtime <= age_s:
+                continue
+            if path.is_dir() and path.name.startswith("edithub-"):
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_file() and stat.st_size == 0:
+                path.unlink()
+            else:
+                continue
+            removed += 1
         except OSError:
             continue            # another worker removed it first
     return removed
