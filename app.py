@@ -25,10 +25,11 @@ with Wan2.1-VACE and SAM2, or on any CPU with the classic engine. Frame count, f
 def build_demo(editors=None):
     import gradio as gr
 
-    from editors.core.ui import Hub
+    from editors.core.ui import Hub, cache_age_s
 
     editors = load_editors() if editors is None else editors
-    with gr.Blocks(title="Video editing hub", delete_cache=(3600, 3 * 3600), analytics_enabled=False) as demo:
+    age = cache_age_s()         # served files (gradio) and request folders (ui.output_dir) go after this long
+    with gr.Blocks(title="Video editing hub", delete_cache=(min(3600, age), age), analytics_enabled=False) as demo:
         gr.Markdown(INTRO)
         hub = Hub(objects=gr.State(None))
         with gr.Tabs():

@@ -6,12 +6,14 @@ import logging
 import sys
 
 from . import load_editors
-from .core.cli import EXIT_BAD_INPUT
+from .core.cli import EXIT_BAD_INPUT, OneLineParser
 from .core.errors import UserError
+
+log = logging.getLogger("editors")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m editors",
         description="Video editing hub: segment, remove, outpaint... a video from the command line. "
                     "Inputs are a video file or a folder of PNG/JPG frames; outputs an .mp4 (H.264, audio kept) "
@@ -34,6 +36,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:         # disk full, a folder removed while writing...: one line, the details with -v
+        log.debug("details", exc_info=True)
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -13,12 +13,14 @@ import numpy as np
 from .core.clip import Clip
 from .core.dispatch import DiffusionSettings, load_engine
 from .core.engines import choose_engine
+from .core.errors import whole_number
 from .core.geometry import Canvas, plan_canvas
 
 NAME = "outpaint"
 TITLE = "Outpaint"
 DIFFUSION_MODEL = "vace-1.3b"
 RATIO_PRESETS = ["9:16", "1:1", "4:5", "16:9", "21:9"]
+MIN_WINDOW, MAX_WINDOW = 5, 81  # diffusion frames per model call (4k+1)
 # engine name -> "module:function"; each returns the (T, H, W, 3) uint8 frames on the canvas
 ENGINES = {"classic": "editors.classic.outpaint:outpaint",
            "diffusion": "editors.diffusion.outpaint:outpaint"}
@@ -42,6 +44,7 @@ def run(clip: Clip, *, width=None, height=None, ratio=None, left=0, right=0, top
         window: int = 17, model: str = DIFFUSION_MODEL, registry=None, progress=None) -> OutpaintResult:
     canvas = plan(clip, width=width, height=height, ratio=ratio, left=left, right=right, top=top, bottom=bottom,
                   anchor=anchor)
+    window = whole_number("window", window, MIN_WINDOW, MAX_WINDOW)
     chosen, notice = choose_engine(engine, [model], registry)
     diffusion = DiffusionSettings(steps, guidance, seed, prompt, model, registry)
     frames = load_engine(ENGINES, chosen)(clip.frames, canvas, window=window, diffusion=diffusion,
@@ -178,14 +181,17 @@ def add_cli(subparsers) -> None:
                                                "pixels per side. The original pixels stay exactly as they are.")
     cli.add_io_arguments(parser)
     size = parser.add_argument_group("new size (one way)")
-    size.add_argument("--width", type=int, help="new frame width (with --height; a missing one keeps the source's)")
-    size.add_argument("--height", type=int, help="new frame height")
+    size.add_argument("--width", type=cli.whole(1, 10**5),
+                      help="new frame width (with --height; a missing one keeps the source's)")
+    size.add_argument("--height", type=cli.whole(1, 10**5), help="new frame height")
     size.add_argument("--ratio", help="target aspect ratio, e.g. 9:16, 1:1, 4:5, 16:9, 21:9 or 1.5")
     for side in ("left", "right", "top", "bottom"):
-        size.add_argument(f"--{side}", type=int, default=0, metavar="PX", help=f"pixels to add on the {side}")
+        size.add_argument(f"--{side}", type=cli.whole(0, 10**5), default=0, metavar="PX",
+                          help=f"pixels to add on the {side}")
     parser.add_argument("--anchor", default="center",
                         help="where the original sits: center (default), left, right, top, bottom, top-left ...")
-    parser.add_argument("--window", type=int, default=17, help="diffusion: frames per window (4k+1)")
+    parser.add_argument("--window", type=cli.whole(MIN_WINDOW, MAX_WINDOW), default=17,
+                        help=f"diffusion: frames per window (4k+1, {MIN_WINDOW} to {MAX_WINDOW})")
     cli.add_diffusion_arguments(parser)
     parser.set_defaults(handler=main_cli)
 

@@ -14,7 +14,7 @@ from .core import trimask as tm
 from .core.clip import Clip, write_clip, write_rgba
 from .core.dispatch import DiffusionSettings, load_engine
 from .core.engines import choose_engine
-from .core.errors import UserError
+from .core.errors import UserError, whole_number
 from .core.layers import split_object_layers
 
 NAME = "remove"
@@ -23,6 +23,7 @@ DIFFUSION_MODEL = "vace-1.3b"
 # engine name -> "module:function"; each returns a core.results.RemovalResult
 ENGINES = {"classic": "editors.classic.remove:remove_objects",
            "diffusion": "editors.diffusion.remove:remove_objects"}
+MAX_BAND = 160                  # px; the tab's slider goes as far
 
 
 @dataclass
@@ -54,7 +55,13 @@ def run(clip: Clip, remove: list[np.ndarray], keep: list[np.ndarray] = (), *, ef
                             f"{clip.width}x{clip.height} with {clip.num_frames}.")
     if not remove or not any(m.any() for m in remove):
         raise UserError("The mask is empty: mark the object to remove (white = object).")
+    band = None if band is None else whole_number("band", band, 0, MAX_BAND)
     chosen, notice = choose_engine(engine, [model], registry)
+    if effects and chosen == "classic" and clip.num_frames < 2:
+        # the classic engine tells a shadow from the ground by comparing frames: one frame has none to compare
+        effects = False
+        notice = " ".join(filter(None, [notice, "A single frame: the classic engine needs other frames to find "
+                                                "shadows and reflections, so only the object itself is removed."]))
     removed, kept = _union(remove, shape), _union(keep, shape)
     trimask = tm.make(removed, kept, band=band, effects=effects)
     diffusion = DiffusionSettings(steps, guidance, seed, prompt, model, registry)
@@ -173,27 +180,30 @@ def add_cli(subparsers) -> None:
                                                "reflections they cast) from a video.")
     cli.add_io_arguments(parser)
     parser.add_argument("--mask", action="append", required=True, metavar="M",
-                        help="object to remove: mask video, folder of mask images or one image (all frames); "
-                             "repeat for several objects")
+                        help="object to remove: mask video, folder of mask images, one image (all frames) or a zip "
+                             "of images (one folder per object); repeat for several objects")
     parser.add_argument("--keep", action="append", default=[], metavar="K",
                         help="object that must stay exactly as it is (same forms as --mask); repeatable")
     parser.add_argument("--layers", metavar="DIR", help="also write background.mp4 and one RGBA layer per "
                                                         "object (layer_N.mov, ProRes 4444) into DIR")
     parser.add_argument("--no-effects", action="store_true", help="plain inpainting: keep shadows/reflections")
-    parser.add_argument("--band", type=int, default=None,
-                        help="width in pixels of the band where effects are searched (default: sized to the object)")
+    parser.add_argument("--band", type=cli.whole(0, MAX_BAND), default=None,
+                        help="width in pixels of the band where effects are searched, 0 to "
+                             f"{MAX_BAND} (default: sized to the object)")
     cli.add_diffusion_arguments(parser)
     parser.set_defaults(handler=main_cli)
 
 
 def main_cli(args) -> int:
     from .core import cli
-    from .core.masks import load_masks
+    from .core.masks import load_mask_objects
 
+    if args.layers:
+        cli.check_writable(Path(args.layers), "--layers")
     clip = cli.read_input(args)
     shape = (clip.num_frames, clip.height, clip.width)
-    remove = [load_masks(m, *shape) for m in args.mask]
-    keep = [load_masks(k, *shape) for k in args.keep]
+    remove = [m for path in args.mask for m in load_mask_objects(path, *shape)]
+    keep = [k for path in args.keep for k in load_mask_objects(path, *shape)]
     show = cli.progress_printer(args.quiet)
     out = run(clip, remove, keep, effects=not args.no_effects, band=args.band, engine=args.engine,
               layers=bool(args.layers), steps=args.steps, guidance=args.guidance, seed=args.seed,

@@ -15,13 +15,15 @@ from .core import masks as M
 from .core.clip import Clip, list_frame_files, write_clip
 from .core.dispatch import load_engine
 from .core.engines import choose_engine
-from .core.errors import UserError
+from .core.errors import UserError, whole_number
 from .core.prompts import NEGATIVE, POSITIVE, Prompt, merge, parse_box, parse_points, prompts_from_json, validate
 from .core.tracks import Tracks, clip_hash
 
 NAME = "segment"
 TITLE = "Segment"
 SAM2_MODEL = "sam2.1-tiny"
+MAX_GROW = 128                  # px grown or shrunk; the tab's slider stays within it
+SHAPES = ("mask", "hull", "box")
 # engine name -> "module:function": the whole clip, and one frame's preview while clicking
 ENGINES = {"classic": "editors.classic.segment:segment_video",
            "diffusion": "editors.diffusion.segment:segment_video"}
@@ -42,9 +44,11 @@ def run(clip: Clip, prompts: list[Prompt], *, engine: str = "auto", grow: int = 
     """Track every prompted object through frames start..end (default: the whole clip), both directions from its
     prompted frames; masks are empty outside that range."""
     validate(prompts, clip.num_frames, clip.height, clip.width)
-    end = clip.num_frames - 1 if end is None else int(end)
-    if not 0 <= int(start) <= end < clip.num_frames:
-        raise UserError(f"The tracking range {start}..{end} is not inside the clip's frames 0..{clip.num_frames - 1}.")
+    grow = whole_number("grow", grow, -MAX_GROW, MAX_GROW)
+    if shape not in SHAPES:
+        raise UserError(f"shape must be one of {', '.join(SHAPES)}, not {shape!r}.")
+    start = whole_number("start", start, 0, clip.num_frames - 1)
+    end = clip.num_frames - 1 if end is None else whole_number("end", end, start, clip.num_frames - 1)
     outside = sorted({p.frame for p in prompts if not start <= p.frame <= end})
     if outside:
         raise UserError(f"Frame {outside[0]} has clicks but lies outside the tracking range {start}..{end}.")
@@ -325,10 +329,11 @@ def add_cli(subparsers) -> None:
     prompt.add_argument("--points", metavar='"x,y,label;..."', help="clicks: label 1 = object, 0 = background")
     prompt.add_argument("--prompts", metavar="JSON", help='several objects/frames: [{"frame":0,"object_id":1,'
                                                            '"points":[[x,y,1]],"box":[x0,y0,x1,y1]}]')
-    parser.add_argument("--frame", type=int, default=0, help="frame the box/clicks are on (default 0)")
-    parser.add_argument("--object-id", type=int, default=1, help="id of the object (default 1)")
-    parser.add_argument("--grow", type=int, default=0, help="grow (+) or shrink (−) the masks by pixels")
-    parser.add_argument("--shape", choices=["mask", "hull", "box"], default="mask", help="mask shape augmentation")
+    parser.add_argument("--frame", type=cli.whole(0, 10**6), default=0, help="frame the box/clicks are on (default 0)")
+    parser.add_argument("--object-id", type=cli.whole(1, 255), default=1, help="id of the object (default 1)")
+    parser.add_argument("--grow", type=cli.whole(-MAX_GROW, MAX_GROW), default=0,
+                        help=f"grow (+) or shrink (−) the masks by pixels (at most {MAX_GROW})")
+    parser.add_argument("--shape", choices=SHAPES, default="mask", help="mask shape augmentation")
     parser.add_argument("--model", default=SAM2_MODEL, help="SAM2 registry model (sam2.1-tiny ... sam2.1-large)")
     parser.set_defaults(handler=main_cli)
 
@@ -338,7 +343,7 @@ def main_cli(args) -> int:
 
     clip = cli.read_input(args)
     if args.prompts:
-        prompts = prompts_from_json(args.prompts)
+        prompts = prompts_from_json(args.prompts, "--prompts")
     else:
         prompts = [Prompt(args.frame, args.object_id, parse_points(args.points) if args.points else [],
                           parse_box(args.box) if args.box else None)]

@@ -5,6 +5,9 @@ functions (folder, clip path) -> Recipe; the folder holds the clip and whatever 
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -14,6 +17,55 @@ import numpy as np
 from PIL import Image
 
 WIDTH, HEIGHT, FRAMES, FPS = 96, 64, 18, Fraction(30000, 1001)
+
+# Runs the CLI with every network call refused and recorded: the verbs must work offline, with no attempt.
+NO_NETWORK = """
+import runpy, socket, sys
+attempts = []
+def refuse(*args, **kwargs):
+    attempts.append(args[1:] or args)
+    raise OSError("network access refused by the test")
+socket.socket.connect = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+sys.argv = ["editors"] + sys.argv[1:]
+try:
+    runpy.run_module("editors", run_name="__main__")
+finally:
+    if attempts:
+        sys.stderr.write("NETWORK ATTEMPTED: %r\\n" % attempts[:3])
+"""
+
+
+def run_cli(*args, guard=False, env=None):
+    """`python -m editors ARGS` in a child process (guard: with every network call refused)."""
+    prefix = [sys.executable, "-c", NO_NETWORK] if guard else [sys.executable, "-m", "editors"]
+    return subprocess.run(prefix + [str(a) for a in args], capture_output=True, text=True,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1", **(env or {})), timeout=600)
+
+
+def one_line_refusal(done, *names) -> str:
+    """A refusal as users must see it: exit 2, one line on stderr naming what is wrong, no traceback."""
+    err = done.stderr.strip()
+    assert done.returncode == 2, (done.returncode, err)
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for name in names:
+        assert name in err, (name, err)
+    return err
+
+
+def numeric_options(verb: str) -> list[str]:
+    """The verb's options that take a number (from its parser): each must refuse NaN, infinities and 1e30."""
+    from editors.__main__ import build_parser
+
+    verbs = next(a for a in build_parser()._actions if getattr(a, "choices", None) and verb in a.choices)
+    numeric = []
+    for action in verbs.choices[verb]._actions:
+        kind = getattr(action.type, "__name__", "")
+        if action.option_strings and not action.choices and (kind in ("int", "float", "Fraction", "frame_rate")
+                                                             or kind.startswith(("whole number", "number"))):
+            numeric.append(action.option_strings[0])
+    return numeric
 
 
 @dataclass

@@ -1,39 +1,13 @@
 """What every editor in EDITORS must do, checked the same way for each (recipes in editor_contract.py):
 its verb is in `--help`; it keeps frame count, fps and audio; bad input is exit 2 with a one-line message naming
-the file and nothing written; it never touches the network."""
-import os
-import subprocess
-import sys
-
+the file and nothing written; every numeric option refuses NaN / infinities / 1e30; a wrong --output is refused
+before the input is read; a clip too small to edit is refused; it never touches the network."""
+import numpy as np
 import pytest
 
-from editor_contract import FPS, FRAMES, RECIPES, make_clip
+from editor_contract import FPS, FRAMES, RECIPES, make_clip, numeric_options, one_line_refusal, run_cli
 from editors import EDITORS
 from editors.core.clip import read_clip
-
-# Runs the CLI with every network call refused and recorded: the verbs must work offline, with no attempt.
-NO_NETWORK = """
-import runpy, socket, sys
-attempts = []
-def refuse(*args, **kwargs):
-    attempts.append(args[1:] or args)
-    raise OSError("network access refused by the test")
-socket.socket.connect = refuse
-socket.create_connection = refuse
-socket.getaddrinfo = refuse
-sys.argv = ["editors"] + sys.argv[1:]
-try:
-    runpy.run_module("editors", run_name="__main__")
-finally:
-    if attempts:
-        sys.stderr.write("NETWORK ATTEMPTED: %r\\n" % attempts[:3])
-"""
-
-
-def run_cli(*args, guard=False):
-    prefix = [sys.executable, "-c", NO_NETWORK] if guard else [sys.executable, "-m", "editors"]
-    return subprocess.run(prefix + [str(a) for a in args], capture_output=True, text=True,
-                          env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +59,47 @@ def test_auto_engine_works_offline_without_touching_the_network(name, clip_path,
                    guard=True)
     assert done.returncode == 0, done.stderr
     assert "NETWORK" not in done.stderr and output.exists()
+
+
+@pytest.mark.parametrize("name", EDITORS)
+def test_every_numeric_option_refuses_nan_infinity_and_absurd_values(name, clip_path, tmp_path, capsys):
+    """In process (argparse refuses before any work): exit 2, one line naming the option, nothing written."""
+    from editors.__main__ import main
+
+    recipe = RECIPES[name](tmp_path, clip_path)
+    options = numeric_options(name)
+    assert "--fps" in options and len(options) >= 2
+    output = tmp_path / "never.mp4"
+    for option in options:
+        for value in ("nan", "inf", "-inf", "1e30", "-1e30"):
+            with pytest.raises(SystemExit) as stop:
+                main([name, "--input", str(clip_path), "--output", str(output), *recipe.args, f"{option}={value}"])
+            err = capsys.readouterr().err.strip()
+            assert stop.value.code == 2 and len(err.splitlines()) == 1, (option, value, err)
+            assert f"argument {option}" in err and "Traceback" not in err, (option, value, err)
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("name", EDITORS)
+def test_output_is_checked_before_the_input_is_read(name, clip_path, tmp_path):
+    """A wrong --output is refused first (the input does not even exist here): no run is wasted on it."""
+    recipe = RECIPES[name](tmp_path, clip_path)
+    missing = tmp_path / "not there.mp4"
+    for output, says in ((tmp_path / "result.avi", "result.avi"), ("/proc/nope/x.mp4", "/proc/nope")):
+        done = run_cli(name, "--input", missing, "--output", output, "--engine", "classic", *recipe.args)
+        err = one_line_refusal(done, "--output", says)
+        assert "not there" not in err
+    assert not list(tmp_path.glob("result*"))
+
+
+@pytest.mark.parametrize("name", EDITORS)
+def test_a_clip_too_small_to_edit_is_refused_with_the_minimum(name, clip_path, tmp_path):
+    from editors.core.clip import Clip, write_clip
+
+    recipe = RECIPES[name](tmp_path, clip_path)
+    rng = np.random.default_rng(0)
+    tiny = write_clip(Clip(rng.integers(0, 255, (FRAMES, 8, 8, 3), np.uint8), FPS), tmp_path / "tiny clip.mp4")
+    output = tmp_path / "never.mp4"
+    done = run_cli(name, "--input", tiny, "--output", output, "--engine", "classic", *recipe.args)
+    one_line_refusal(done, "tiny clip.mp4", "8x8", "16 pixels")
+    assert not output.exists()

@@ -1,14 +1,63 @@
-"""Pieces every CLI verb shares: input/output/engine options, progress on stderr, errors as exit code 2."""
+"""Pieces every CLI verb shares: input/output/engine options, checked numbers, outputs checked before the work,
+progress on stderr, errors as exit code 2 with one line."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from fractions import Fraction
+from pathlib import Path
 
 from .clip import Clip, ClipLimits, read_clip
+from .dispatch import MAX_GUIDANCE, MAX_SEED, MAX_STEPS
+from .errors import UserError, real_number, whole_number
+from .media.encode import VIDEO_OUTPUT_SUFFIXES
+from .media.limits import check_min_side
 
 EXIT_BAD_INPUT = 2
+MAX_FPS = 1000
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (the usage is one `--help` away), exit code 2."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _argument_type(check, label: str):
+    """An argparse type from a check that raises UserError; argparse names the option in its message."""
+    def parse(text):
+        try:
+            return check(text)
+        except UserError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value ").rstrip(".")) from None
+    parse.__name__ = label
+    return parse
+
+
+def whole(low: int, high: int):
+    """argparse type: a whole number in [low, high] (NaN, inf, 1e30 and fractions refused)."""
+    return _argument_type(lambda text: whole_number("value", text, low, high), f"whole number {low}..{high}")
+
+
+def real(low: float, high: float):
+    """argparse type: a finite number in [low, high]."""
+    return _argument_type(lambda text: real_number("value", text, low, high), f"number {low:g}..{high:g}")
+
+
+def frame_rate(text: str) -> Fraction:
+    """argparse type: 24, 29.97 or 30000/1001 frames per second (positive, at most MAX_FPS)."""
+    try:
+        rate = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        rate = None
+    if rate is None or not 0 < rate <= MAX_FPS:
+        raise argparse.ArgumentTypeError(f"the frame rate must be a number above 0 and at most {MAX_FPS} "
+                                         f"(24, 29.97 or 30000/1001), not {text!r}")
+    return rate
 
 
 def add_io_arguments(parser: argparse.ArgumentParser, engine: bool = True) -> None:
@@ -16,7 +65,7 @@ def add_io_arguments(parser: argparse.ArgumentParser, engine: bool = True) -> No
                         help="input video (mp4, mov, webm, mkv, avi, gif) or a folder of PNG/JPG frames")
     parser.add_argument("--output", "-o", required=True, metavar="OUT",
                         help="output .mp4 (H.264, audio kept) or a folder path ending in / for PNG frames")
-    parser.add_argument("--fps", type=Fraction, default=Fraction(24),
+    parser.add_argument("--fps", type=frame_rate, default=Fraction(24),
                         help="frame rate for a frame-folder input (default 24)")
     if engine:
         parser.add_argument("--engine", choices=["auto", "classic", "diffusion"], default="auto",
@@ -26,15 +75,55 @@ def add_io_arguments(parser: argparse.ArgumentParser, engine: bool = True) -> No
 
 def add_diffusion_arguments(parser: argparse.ArgumentParser, steps: int = 25) -> None:
     group = parser.add_argument_group("diffusion engine")
-    group.add_argument("--steps", type=int, default=steps, help=f"denoising steps (default {steps})")
-    group.add_argument("--guidance", type=float, default=5.0, help="classifier-free guidance scale (default 5)")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--steps", type=whole(1, MAX_STEPS), default=steps, help=f"denoising steps (default {steps})")
+    group.add_argument("--guidance", type=real(0, MAX_GUIDANCE), default=5.0,
+                       help="classifier-free guidance scale (default 5)")
+    group.add_argument("--seed", type=whole(0, MAX_SEED), default=0)
     group.add_argument("--prompt", default="", help="optional text describing the result")
     group.add_argument("--model", default="vace-1.3b", help="registry model name (vace-1.3b or vace-14b)")
 
 
+# ---- outputs are checked before any work: a bad -o must not cost the whole run ------------------------------
+def wants_folder(target: str) -> bool:
+    return str(target).endswith(("/", os.sep)) or Path(target).is_dir()
+
+
+def check_output(target: str, option: str = "--output", suffixes=VIDEO_OUTPUT_SUFFIXES) -> None:
+    """`target` can be written: a known suffix (or a folder path ending in /) in a folder we may write into."""
+    path = Path(target)
+    if wants_folder(target):
+        check_writable(path, option)
+        return
+    if path.suffix.lower() not in suffixes:
+        raise UserError(f"{option} {path.name}: cannot write this format; use {', '.join(suffixes)} or a folder "
+                        "path ending in '/' for PNG frames.")
+    if path.exists() and not path.is_file():
+        raise UserError(f"{option} {target}: exists and is not a regular file.")
+    check_writable(path.parent, option)
+
+
+def check_writable(folder: Path, option: str) -> None:
+    """The folder exists and takes a file, or can be made inside the nearest folder that does (probed, not
+    created: nothing is left behind)."""
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{option}: cannot write into {folder}: {existing} is a file, not a folder.")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".edithub-probe-", dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"{option}: cannot write into {folder} ({exc.strerror or type(exc).__name__}).") from None
+
+
 def read_input(args) -> Clip:
-    return read_clip(args.input, limits=ClipLimits.from_env(), image_fps=args.fps)
+    """The verb's --output checked, then its --input read and checked (limits, minimum size)."""
+    check_output(args.output)
+    clip = read_clip(args.input, limits=ClipLimits.from_env(), image_fps=args.fps)
+    check_min_side(Path(args.input).name, clip.width, clip.height)
+    return clip
 
 
 def progress_printer(quiet: bool):

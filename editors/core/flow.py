@@ -10,6 +10,7 @@ import numpy as np
 
 PRESETS = {"fast": cv2.DISOPTICAL_FLOW_PRESET_FAST, "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
            "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST}
+MIN_SIDE = 16                   # DIS needs 12 px or more on a side; a crop around a tiny object can be smaller
 
 
 class Flow:
@@ -22,6 +23,10 @@ class Flow:
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """a, b: (H, W) uint8 grey images of the same size."""
+        h, w = a.shape[:2]
+        if min(h, w) < MIN_SIDE:        # DIS refuses images under 12 px: pad (edge pixels repeated), crop back
+            pad = ((0, max(MIN_SIDE - h, 0)), (0, max(MIN_SIDE - w, 0)))
+            return self._dis.calc(np.pad(a, pad, mode="edge"), np.pad(b, pad, mode="edge"), None)[:h, :w]
         return self._dis.calc(a, b, None)
 
 

@@ -168,6 +168,8 @@ def parse_ratio(ratio) -> float:
         raise UserError(f"Aspect ratio {ratio!r} is not of the form W:H (for example 9:16).") from None
     if not np.isfinite(value) or value <= 0:
         raise UserError(f"Aspect ratio {ratio!r} must be positive (for example 9:16).")
+    if not 0.01 <= value <= 100:
+        raise UserError(f"Aspect ratio {ratio!r} is {value:.3g}: give one between 1:100 and 100:1.")
     return value
 
 

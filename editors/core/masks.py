@@ -6,6 +6,7 @@ The trimask and the layer codes built from masks live in core/trimask.py.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,10 @@ import numpy as np
 from .errors import UserError
 
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+FULL_FRAME = 0.99                   # a mask over more than this share of every frame marks "everything"
+MAX_ZIP_ENTRIES = 20_000            # zips of mask images: entries, bytes per image and in all once unpacked
+MAX_ZIP_MEMBER_BYTES = 64 << 20
+MAX_ZIP_BYTES = 1 << 30
 
 
 def _resize_masks(masks: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -49,57 +54,162 @@ def binarize(image: np.ndarray, labels: bool = False) -> np.ndarray:
 
 
 def load_masks(source, num_frames: int, height: int, width: int, exact_size: bool = False) -> np.ndarray:
-    """A mask video, a directory of mask images, one image (all frames) or an array -> (T, H, W) bool.
+    """A mask video, a directory of mask images, one image (all frames), a zip of images or an array ->
+    (T, H, W) bool for ONE object (a zip holding several objects' folders is refused: see load_mask_objects).
 
-    Resized (nearest) to the clip, or with exact_size=True a size other than the clip's is an error; a count
-    that is neither 1 nor the clip's is an error.
+    Resized (nearest) to the clip when it has the clip's proportions (exact_size=True: only the clip's size);
+    a frame count that is neither 1 nor the clip's, other proportions, a mask empty on every frame or covering
+    every whole frame are UserErrors naming the file.
     """
+    objects = load_mask_objects(source, num_frames, height, width, exact_size)
+    if len(objects) > 1:
+        raise UserError(f"Mask {_name(source)!r} holds {len(objects)} objects (one folder each): give one object "
+                        "here, or upload the zip where each file is one object.")
+    return objects[0]
+
+
+def load_mask_objects(source, num_frames: int, height: int, width: int,
+                      exact_size: bool = False) -> list[np.ndarray]:
+    """Like load_masks, but a zip with one folder of images per object (the Segment tab's masks.zip) gives one
+    (T, H, W) bool per folder, in folder name order; any other source gives one object."""
+    name = _name(source)
     if isinstance(source, np.ndarray):
         masks = source if source.ndim == 3 else source[None]
-        masks = np.stack([binarize(m) for m in masks]) if masks.dtype != bool else masks
+        stacks = [np.stack([binarize(m) for m in masks]) if masks.dtype != bool else masks]
     else:
         path = Path(source)
         if not path.exists():
-            raise UserError(f"Mask {path.name!r} does not exist.")
-        if path.is_dir() or path.suffix.lower() in MASK_SUFFIXES:
+            raise UserError(f"Mask {name!r} does not exist.")
+        if path.is_file() and path.suffix.lower() == ".zip":
+            stacks = [_stack(images, f"{name}: {folder or '(top level)'}") for folder, images in
+                      sorted(read_mask_zip(path).items())]
+        elif path.is_dir() or path.suffix.lower() in MASK_SUFFIXES:
             from .clip import list_frame_files
 
             files = list_frame_files(path) if path.is_dir() else [path]
             if not files:
-                raise UserError(f"Mask folder {path.name!r} holds no PNG/JPG images.")
-            masks = np.stack([read_mask_image(f) for f in files])
+                raise UserError(f"Mask folder {name!r} holds no PNG/JPG images.")
+            stacks = [_stack([read_mask_image(f) for f in files], name)]
         else:
             from .clip import read_clip
 
-            masks = np.stack([binarize(f) for f in read_clip(path).frames])
+            stacks = [np.stack([binarize(f) for f in read_clip(path).frames])]
+    return [_fit(masks, name, num_frames, height, width, exact_size) for masks in stacks]
+
+
+def _name(source) -> str:
+    return "the mask" if isinstance(source, np.ndarray) else Path(source).name
+
+
+def _stack(images: list[np.ndarray], name: str) -> np.ndarray:
+    sizes = {m.shape for m in images}
+    if len(sizes) > 1:
+        raise UserError(f"Mask {name!r}: its images differ in size ({', '.join(f'{w}x{h}' for h, w in sorted(sizes))});"
+                        " give one size for all frames.")
+    return np.stack(images)
+
+
+def _fit(masks: np.ndarray, name: str, num_frames: int, height: int, width: int,
+         exact_size: bool = False) -> np.ndarray:
+    """The clip's frame count and size, or a UserError that says what does not fit."""
+    mask_h, mask_w = masks.shape[1:]
+    if exact_size and (mask_h, mask_w) != (height, width):
+        raise UserError(f"Mask {name!r} is {mask_w}x{mask_h} but the clip is {width}x{height}: "
+                        "give masks of the clip's size.")
+    if abs(mask_w * height - width * mask_h) > 0.02 * width * mask_h:     # 2 %: rounding of a rescaled mask
+        raise UserError(f"Mask {name!r} is {mask_w}x{mask_h} but the clip is {width}x{height}: a mask must have "
+                        "the clip's size (or the same proportions).")
     if len(masks) == 1 and num_frames != 1:
         masks = np.repeat(masks, num_frames, axis=0)
     if len(masks) != num_frames:
         raise UserError(
-            f"The mask has {len(masks)} frames but the clip has {num_frames}: give one mask image for all "
+            f"Mask {name!r} has {len(masks)} frames but the clip has {num_frames}: give one mask image for all "
             "frames, or exactly one mask per frame.")
-    if exact_size and masks.shape[1:] != (height, width):
-        name = f"Mask {Path(source).name!r}" if not isinstance(source, np.ndarray) else "The mask"
-        raise UserError(f"{name} is {masks.shape[2]}x{masks.shape[1]} but the clip is {width}x{height}: "
-                        "give masks of the clip's size.")
-    return _resize_masks(masks, height, width)
+    masks = _resize_masks(masks, height, width)
+    if not masks.any():
+        raise UserError(f"Mask {name!r} is empty (black on every frame): white marks the object.")
+    if (masks.mean(axis=(1, 2)) > FULL_FRAME).all():
+        raise UserError(f"Mask {name!r} covers the whole frame on every frame: white must mark only the object "
+                        "(black = the rest). Is the mask inverted?")
+    return masks
 
 
 def read_mask_image(path: Path) -> np.ndarray:
     """One mask image file -> (H, W) bool (binarize; palette PNGs are label images: any non-zero label)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            return decode_mask_image(handle, path.name)
+    except OSError as exc:
+        raise UserError(f"Mask {path.name!r} cannot be read ({exc.strerror or type(exc).__name__}).") from None
+
+
+def decode_mask_image(data, name: str) -> np.ndarray:
+    """An image file (path or file object) -> (H, W) bool; larger than EDITHUB_MAX_SIDE is refused before decoding."""
     from PIL import Image, ImageOps
 
+    from .media.limits import ClipLimits, check_side
+
     try:
-        with Image.open(path) as image:
+        with Image.open(data) as image:
+            check_side(name, *image.size, ClipLimits.from_env())
             image = ImageOps.exif_transpose(image)
             if image.mode == "P" and "transparency" not in image.info:
                 return np.asarray(image) > 0
-            lossless = path.suffix.lower() in (".png", ".bmp", ".webp", ".tif", ".tiff")
+            lossless = Path(name).suffix.lower() in (".png", ".bmp", ".webp", ".tif", ".tiff")
             if image.mode in ("1", "L", "I", "I;16", "I;16B", "F"):
                 return binarize(np.asarray(image), labels=lossless)
             return binarize(np.asarray(image.convert("RGBA")))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise UserError(f"Mask {path.name!r} is not a readable image ({type(exc).__name__}).") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(f"Mask {name!r} is not a readable image ({type(exc).__name__}).") from None
+
+
+def read_mask_zip(path: Path) -> dict[str, list[np.ndarray]]:
+    """A zip of mask images -> {folder inside the zip: [(H, W) bool per image, in name order]}.
+
+    Read in memory (nothing is unpacked to disk); a member or a total larger than MAX_ZIP_MEMBER_BYTES /
+    MAX_ZIP_BYTES unpacked, or more images than EDITHUB_MAX_FRAMES, is refused (zip bombs)."""
+    import io
+
+    from .clip import ClipLimits
+    from .media.images import natural_key
+
+    name = path.name
+    max_frames = ClipLimits.from_env().max_frames
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_ZIP_ENTRIES:
+                raise UserError(f"Mask {name!r} holds {len(members)} entries, more than {MAX_ZIP_ENTRIES}.")
+            images = [m for m in members if not m.is_dir() and Path(m.filename).suffix.lower() in MASK_SUFFIXES
+                      and not any(part.startswith((".", "__MACOSX")) for part in Path(m.filename).parts)]
+            if not images:
+                raise UserError(f"Mask {name!r} holds no PNG/JPG images.")
+            folders: dict[str, list[zipfile.ZipInfo]] = {}
+            for member in images:
+                folders.setdefault(str(Path(member.filename).parent).strip("."), []).append(member)
+            if max(len(group) for group in folders.values()) > max_frames:
+                raise UserError(f"Mask {name!r} holds more than {max_frames} images for one object "
+                                "(or set EDITHUB_MAX_FRAMES to raise the limit).")
+            unpacked, objects = 0, {}
+            for folder, group in folders.items():
+                objects[folder] = []
+                for member in sorted(group, key=lambda m: natural_key(Path(m.filename))):
+                    with archive.open(member) as handle:
+                        data = handle.read(MAX_ZIP_MEMBER_BYTES + 1)
+                    unpacked += len(data)
+                    cap = MAX_ZIP_MEMBER_BYTES if len(data) > MAX_ZIP_MEMBER_BYTES else \
+                        MAX_ZIP_BYTES if unpacked > MAX_ZIP_BYTES else None
+                    if cap:
+                        raise UserError(f"Mask {name!r}: {member.filename} unpacks to more than {cap >> 20} MB "
+                                        "(in all); a zip of mask images is far smaller (is it a zip bomb?).")
+                    objects[folder].append(decode_mask_image(io.BytesIO(data), f"{name}: {member.filename}"))
+            return objects
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, RuntimeError, NotImplementedError, OSError,
+            zlib.error) as exc:
+        raise UserError(f"Mask {name!r} is not a readable zip file ({exc}).") from None
 
 
 # ------------------------------------------------------------------------------------------ mask files out

@@ -7,8 +7,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
+import shutil
 import tempfile
-import zipfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,8 @@ import numpy as np
 
 from .clip import Clip, ClipLimits, read_clip, write_clip
 from .errors import UserError
-from .masks import load_masks
+from .masks import load_mask_objects
+from .media.limits import check_min_side
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,8 @@ class Hub:
 
 
 def user_errors(fn):
-    """Turn UserError into gr.Error (shown to the user) and out-of-memory into a message that says what to do."""
+    """Turn UserError into gr.Error (shown to the user, logged as one line), out-of-memory into a message that
+    says what to do, and any other failure into a short message without server paths (its traceback logged)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         import gradio as gr
@@ -40,13 +44,19 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            raise gr.Error(str(exc)) from None
+            message = without_paths(str(exc))
         except MemoryError:
-            raise gr.Error("Ran out of memory: try a shorter or smaller clip.") from None
-        except RuntimeError as exc:
-            if "out of memory" in str(exc).lower():
-                raise gr.Error("The GPU ran out of memory: try a shorter or smaller clip, or fewer steps.") from None
+            message = "Ran out of memory: try a shorter or smaller clip."
+        except gr.Error:
             raise
+        except Exception as exc:
+            if "out of memory" in str(exc).lower():
+                message = "The GPU ran out of memory: try a shorter or smaller clip, or fewer steps."
+            else:
+                log.exception("%s failed", fn.__name__)
+                message = f"Something went wrong ({type(exc).__name__}: {without_paths(str(exc))[:300]})."
+        log.warning("%s refused: %s", fn.__name__, message)
+        raise gr.Error(message, print_exception=False) from None
 
     # Handlers are written in modules with postponed annotations and import gradio locally; gradio reads the
     # annotations (gr.SelectData, gr.Progress) to inject event data, so resolve them here.
@@ -55,6 +65,14 @@ def user_errors(fn):
     wrapper.__annotations__ = {k: (eval(v, {"gr": gr}) if isinstance(v, str) and v.startswith("gr.") else v)
                                for k, v in getattr(fn, "__annotations__", {}).items()}
     return wrapper
+
+
+_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?(?:[\\/][^\\/\s'\"]+)+[\\/]([^\\/\s'\"]+)")
+
+
+def without_paths(text: str) -> str:
+    """A message with every absolute path cut to its file name: server temp folders are not the user's business."""
+    return _PATH.sub(lambda match: match.group(1), text)
 
 
 def progress_callback(progress):
@@ -71,11 +89,43 @@ def notify(notice: str | None) -> None:
         gr.Warning(notice)
 
 
+def cache_age_s() -> int:
+    """How long outputs are kept (EDITHUB_CACHE_AGE seconds, default 3 h): gradio's delete_cache removes the files
+    it served after that long (app.py), output_dir() the request folders, with whatever else they hold."""
+    from .media.limits import env_number
+
+    return int(env_number("EDITHUB_CACHE_AGE", 3 * 3600, int))
+
+
 def output_dir() -> Path:
-    """A fresh folder for one request's outputs, inside gradio's temp dir (served, then cleaned up)."""
+    """A fresh folder for one request's outputs, inside gradio's temp dir (served, then cleaned up: folders older
+    than cache_age_s() go, with whatever gradio did not track in them)."""
     root = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
     root.mkdir(parents=True, exist_ok=True)
+    remove_old_outputs(root, cache_age_s())
     return Path(tempfile.mkdtemp(prefix="edithub-", dir=root))
+
+
+def remove_old_outputs(root: Path, age_s: float) -> int:
+    """Remove what requests left under root more than age_s ago: the edithub-* output folders, and the empty tmp*
+    files gradio's gr.File makes for every uploaded file and never uses (gradio 6.31, File._process_single_file);
+    how many went."""
+    removed, now = 0, time.time()
+    for path in [*root.glob("edithub-*"), *root.glob("tmp*")]:
+        try:
+            stat = path.lstat()
+            if now - stat.st_mtime <= age_s:
+                continue
+            if path.is_dir() and path.name.startswith("edithub-"):
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_file() and stat.st_size == 0:
+                path.unlink()
+            else:
+                continue
+            removed += 1
+        except OSError:
+            continue            # another worker removed it first
+    return removed
 
 
 def _path_of(value) -> str | None:
@@ -90,7 +140,9 @@ def load_video(value) -> Clip:
     path = _path_of(value)
     if not path:
         raise UserError("Upload a video first.")
-    return read_clip(path, limits=ClipLimits.from_env())
+    clip = read_clip(path, limits=ClipLimits.from_env())
+    check_min_side(Path(path).name, clip.width, clip.height)
+    return clip
 
 
 def cached_clip(value) -> Clip:
@@ -104,19 +156,11 @@ def _cached_clip(path: str) -> Clip:
 
 
 def load_mask_files(files, clip: Clip) -> list[np.ndarray]:
-    """Each uploaded file is one object: a mask video, one image (all frames) or a zip of per-frame images."""
+    """Each uploaded file is one object: a mask video, one image (all frames) or a zip of per-frame images (a zip
+    with one folder per object, like the Segment tab's masks.zip, gives each folder's object)."""
     objects = []
     for value in files or []:
-        path = Path(_path_of(value))
-        if path.suffix.lower() == ".zip":
-            folder = Path(tempfile.mkdtemp(prefix="edithub-mask-"))
-            with zipfile.ZipFile(path) as archive:
-                for member in archive.infolist():
-                    name = Path(member.filename).name
-                    if not member.is_dir() and name.lower().endswith((".png", ".jpg", ".jpeg")):
-                        (folder / name).write_bytes(archive.read(member))
-            path = folder
-        objects.append(load_masks(path, clip.num_frames, clip.height, clip.width))
+        objects += load_mask_objects(_path_of(value), clip.num_frames, clip.height, clip.width)
     return objects
 
 

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from editors.core.clip import Clip
 
 _VIDEO_OUT = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
+VIDEO_OUTPUT_SUFFIXES = tuple(_VIDEO_OUT)            # what write_clip writes (besides a PNG folder)
+RGBA_OUTPUT_SUFFIXES = (".zip", ".mov", ".webm")     # what write_rgba writes (besides a PNG folder)
 # VP9 at constant quality (b:v 0 makes crf the target), for clips and for RGBA layers.
 _VP9 = {"crf": "30", "b:v": "0", "deadline": "good", "cpu-used": "4"}
 

@@ -37,7 +37,7 @@ def read_image(path) -> np.ndarray:
         raise ClipError(f"{path.name}: not a readable image ({e.__class__.__name__})") from None
 
 
-def _natural_key(path: Path):
+def natural_key(path: Path):
     # "frame2.png" before "frame10.png"; identical to plain sorting for zero-padded names.
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", path.name.lower())]
 
@@ -53,7 +53,7 @@ def list_frame_files(directory) -> list[Path]:
         # Hidden files include macOS "._frame.png" resource forks found in zipped folders.
         if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".") and p.is_file()
     ]
-    return sorted(files, key=_natural_key)
+    return sorted(files, key=natural_key)
 
 
 def png_bytes(image: np.ndarray) -> bytes:

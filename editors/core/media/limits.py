@@ -72,6 +72,16 @@ def check_side(name: str, width: int, height: int, limits: ClipLimits) -> None:
         )
 
 
+MIN_SIDE = 16   # the editors' optical flow, trackers and models need a few 8-pixel blocks per side
+
+
+def check_min_side(name: str, width: int, height: int) -> None:
+    """Clips the editors can work on (read_clip itself reads any size: a tiny image is still an image)."""
+    if min(width, height) < MIN_SIDE:
+        raise ClipError(f"{name}: the frames are {width}x{height} pixels; the editors need at least {MIN_SIDE} "
+                        "pixels on each side (upscale the clip)")
+
+
 def check_seconds(name: str, seconds, limits: ClipLimits) -> None:
     if seconds > limits.max_seconds:
         raise _limit_error(
