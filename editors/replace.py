@@ -343,11 +343,11 @@ def add_cli(subparsers) -> None:
     parser.add_argument("--target-mask", metavar="IMG", help="mask of the object in the photo (white = object)")
     parser.add_argument("--target-box", metavar="x0,y0,x1,y1", help="box around the object in the photo")
     parser.add_argument("--target-points", metavar='"x,y,label;..."', help="clicks on the photo (1 = object)")
-    parser.add_argument("--frame", type=int, default=None,
+    parser.add_argument("--frame", type=cli.whole(0, 10**6), default=None,
                         help="reference frame for the placement (default: the first where the object is fully seen)")
     parser.add_argument("--fit", choices=FITS, default="height", help="match the old object's box height "
                                                                       "(default), width, or silhouette area")
-    parser.add_argument("--scale", type=float, default=1.0, help="times the fitted size (default 1)")
+    parser.add_argument("--scale", type=cli.real(0.01, 100.0), default=1.0, help="times the fitted size (default 1)")
     parser.add_argument("--no-effects", action="store_true", help="keep the old object's shadow / reflection")
     parser.add_argument("--harmonize", action="store_true", help="match the new object's colours to the scene")
     parser.add_argument("--masks-out", metavar="DIR/",

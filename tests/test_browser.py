@@ -12,17 +12,24 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @pytest.fixture(scope="module")
-def page(server_url):
+def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh --test installs Debian's chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(server_url, wait_until="domcontentloaded")
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser, server_url):
+    """A fresh page: a new browser session of the hub (its own clip and objects)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server_url, wait_until="domcontentloaded")
+    yield page
+    page.close()
 
 
 def test_tabs_show(page):

@@ -196,7 +196,7 @@ def test_cli_bad_input_is_exit_2_with_one_line_and_nothing_written(tmp_path, pro
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     expected = {"empty alpha": "no object", "busy photo": "--target-mask", "mask size": "clip's size",
-                "empty mask": "empty on every frame"}[problem]
+                "empty mask": "empty (black on every frame)"}[problem]
     assert expected in done.stderr
     assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "new").exists()
 
@@ -236,8 +236,7 @@ def test_replace_endpoint_runs_the_readme_snippet(client, monkeypatch):
     source, out = read_clip(root / "examples" / "dogs-jump.mp4"), read_clip(scope["result"])
     assert (out.num_frames, out.width, out.height) == (source.num_frames, source.width, source.height)
     assert any(str(f).endswith("masks.zip") for f in scope["new_masks"])
-    before, after = scope["before_after"]
-    assert Path(before).exists() and Path(after).exists()
+    assert read_clip(scope["before_after"]).width == 2 * source.width + 8     # one before | after video
 
 
 def test_harmonize_moves_the_new_objects_colours_toward_the_scene():
