@@ -61,8 +61,14 @@ def frame_rate(text: str) -> Fraction:
 
 
 def add_io_arguments(parser: argparse.ArgumentParser, engine: bool = True) -> None:
-    parser.add_argument("--input", "-i", required=True, metavar="VIDEO|FRAME_DIR",
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", "-i", metavar="VIDEO|FRAME_DIR",
                         help="input video (mp4, mov, webm, mkv, avi, gif) or a folder of PNG/JPG frames")
+    source.add_argument("--batch", metavar="FOLDER|LIST.txt",
+                        help="several inputs through this verb in one process (models load once): a folder of "
+                             "videos or a text file of paths, one a line; --output is then a folder (OUT/<name>.mp4) "
+                             "and a folder given to --mask / --keep / --target-mask / --edited may hold one entry "
+                             "per input, named like it")
     parser.add_argument("--output", "-o", required=True, metavar="OUT",
                         help="output .mp4 (H.264, audio kept) or a folder path ending in / for PNG frames")
     parser.add_argument("--fps", type=frame_rate, default=Fraction(24),
@@ -152,3 +158,59 @@ def finish_progress(quiet: bool) -> None:
 def notice(text: str | None, quiet: bool = False) -> None:
     if text:
         print(f"note: {text}", file=sys.stderr)
+
+
+# ---- batch mode: one verb over several inputs, in one process (a model loads once) ----------------------------
+# Options naming a per-input source (a folder may hold one entry per input, named like it) or a per-input output
+# folder (gets a subfolder per input).
+PER_INPUT_SOURCES = ("mask", "keep", "target_mask", "edited")
+PER_INPUT_OUTPUTS = ("layers", "masks_out")
+
+
+def batch_inputs(batch: str) -> list[Path]:
+    """The videos of a folder (sorted by name) or the paths listed in a text file (one a line, # comments)."""
+    from .clip import VIDEO_SUFFIXES
+
+    source = Path(batch)
+    if source.is_dir():
+        items = sorted(p for p in source.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
+    elif source.is_file():
+        lines = [line.strip() for line in source.read_text(errors="replace").splitlines()]
+        items = [(source.parent / line) if not Path(line).is_absolute() else Path(line)
+                 for line in lines if line and not line.startswith("#")]
+    else:
+        raise UserError(f"--batch {source.name}: no such folder or list file.")
+    if not items:
+        raise UserError(f"--batch {source.name}: holds no videos (mp4, mov, webm, mkv, avi, gif).")
+    stems = [p.stem for p in items]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise UserError(f"--batch {source.name}: two inputs are both named {twice[0]!r}: their outputs would clash.")
+    return items
+
+
+def _entry_for(value: str, stem: str) -> str:
+    """A folder holding an entry named like the input (a file stem.* or a folder stem/) gives that entry."""
+    folder = Path(value)
+    if not folder.is_dir():
+        return value
+    matches = sorted(p for p in folder.iterdir() if p.stem == stem or p.name == stem)
+    return str(matches[0]) if matches else value
+
+
+def batch_arguments(args, item: Path) -> argparse.Namespace:
+    """The verb's arguments for one input of a batch."""
+    one = argparse.Namespace(**vars(args))
+    one.input, one.batch = str(item), None
+    one.output = str(Path(args.output) / f"{item.stem}.mp4")
+    for name in PER_INPUT_SOURCES:
+        value = getattr(args, name, None)
+        if isinstance(value, list):
+            setattr(one, name, [_entry_for(v, item.stem) for v in value])
+        elif isinstance(value, str):
+            setattr(one, name, _entry_for(value, item.stem))
+    for name in PER_INPUT_OUTPUTS:
+        value = getattr(args, name, None)
+        if value:
+            setattr(one, name, str(Path(value) / item.stem) + "/")
+    return one
